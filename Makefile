@@ -1,0 +1,50 @@
+# The two commands of the README: `make app` and `make test`. Each creates or updates .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 7860
+PYTEST_ARGS ?=
+
+.PHONY: app test lint format bench gallery shipped-model clean-venv
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "ifcn_viz needs Python 3.10 or newer, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+# Re-install when pyproject.toml changes (stamp files record the last install).
+$(VENV)/.installed-app: pyproject.toml | $(PY)
+	$(PY) -m pip install -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@ $(VENV)/.installed-app
+
+app: $(VENV)/.installed-app
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m ifcn_viz app --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check ifcn_viz tests bench app.py
+	$(PY) -m ruff format --check ifcn_viz tests bench app.py
+
+format: $(VENV)/.installed-dev
+	$(PY) -m ruff format ifcn_viz tests bench app.py
+	$(PY) -m ruff check --fix ifcn_viz tests bench app.py
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/run_all.py
+
+gallery: $(VENV)/.installed-app
+	$(PY) -m ifcn_viz gallery --out docs/gallery
+
+# Re-trains the model shipped in ifcn_viz/weights/ with the command recorded in its card (docs/TRAINING.md).
+shipped-model: $(VENV)/.installed-app
+	$(PY) -m ifcn_viz train --preset tiny --dataset synthetic --shipped --out runs/shipped
+
+clean-venv:
+	rm -rf $(VENV)
