@@ -1,0 +1,203 @@
+"""The model: the paper's architecture (Sec. 3-4), shapes, presets, parameter counts, errors, checkpoints."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from ifcn_viz.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from ifcn_viz.config import PRESETS, ModelConfig, get_preset
+from ifcn_viz.model import InstanceFCN, build_backbone, build_model
+from ifcn_viz.model.assemble import OUTSIDE_LOGIT, assemble_at
+from ifcn_viz.model.geometry import pixel_to_cell, window_box, window_cell_of
+from ifcn_viz.model.ideal import ideal_score_maps
+
+
+def n_params(mod: nn.Module) -> int:
+    return sum(p.numel() for p in mod.parameters())
+
+
+def test_paper_last_instance_layer_has_115225_parameters():
+    model = build_model("paper")
+    assert n_params(model.instance.score) == 3 * 3 * 512 * 25 + 25 == 115_225
+    assert model.instance.reduce.kernel_size == (1, 1) and model.instance.reduce.out_channels == 512
+    assert model.objectness.conv.kernel_size == (3, 3) and model.objectness.score.kernel_size == (1, 1)
+
+
+def test_paper_vgg16_is_dilated_with_13_convs_and_stride_8():
+    bb = build_backbone("vgg16")
+    convs = [m for m in bb.modules() if isinstance(m, nn.Conv2d)]
+    pools = [m for m in bb.modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(convs) == 13 and not any(isinstance(m, nn.Linear) for m in bb.modules())
+    assert [p.stride for p in pools] == [2, 2, 2, 1]  # pool4 stride 1, pool5 dropped
+    assert [c.dilation for c in convs[-3:]] == [(2, 2)] * 3 and all(c.dilation == (1, 1) for c in convs[:-3])
+    assert bb.stride == 8 and bb.out_channels == 512
+
+
+@pytest.mark.parametrize("preset", ["tiny", "paper"])
+@pytest.mark.parametrize("hw", [(64, 64), (61, 77), (100, 133)])
+def test_output_shapes_for_sides_not_multiples_of_8(preset, hw):
+    model = build_model(preset).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *hw))
+    hf, wf = model.backbone.feature_shape(*hw)
+    k2 = model.k**2
+    assert out.score_maps.shape == (2, k2, hf, wf)
+    assert out.objectness.shape == (2, 1, hf, wf)
+    assert out.features.shape[:2] == (2, model.backbone.out_channels) and out.stride == 8
+    assert hf in (hw[0] // 8, -(-hw[0] // 8))
+
+
+@pytest.mark.parametrize("name,stride", [("resnet18", 8), ("resnet18", 16), ("resnet50", 8)])
+def test_resnet_backbones_dilated(name, stride):
+    bb = build_backbone(name, output_stride=stride).eval()
+    with torch.no_grad():
+        f = bb(torch.rand(1, 3, 64, 96))
+    assert f.shape == (1, bb.out_channels, 64 // stride, 96 // stride)
+    assert bb.feature_shape(64, 96) == f.shape[2:]
+
+
+def test_forward_is_the_same_structure_in_train_and_eval():
+    model = build_model("tiny")
+    x = torch.rand(1, 3, 64, 64)
+    a = model.train()(x)
+    b = model.eval()(x)
+    assert type(a) is type(b) and a._fields == b._fields
+
+
+def test_model_assemble_uses_the_configured_fill():
+    model = build_model(ModelConfig(backbone="tiny", k=3, m=7, head_channels=8, backbone_width=8))
+    s = torch.randn(1, 9, 4, 4)
+    w = model.assemble(s, torch.tensor([[0, 0, 0]]))
+    assert w.shape == (1, 7, 7) and torch.all(w[0, 0] == OUTSIDE_LOGIT)
+    assert model.assemble(s).shape == (1, 4, 4, 7, 7)
+
+
+def test_bf16_autocast_forward():
+    model = build_model("tiny").eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(1, 3, 64, 64))
+    assert out.score_maps.dtype == torch.bfloat16 and torch.isfinite(out.score_maps.float()).all()
+
+
+@pytest.mark.parametrize(
+    "images,err,msg",
+    [
+        (torch.rand(3, 64, 64), ValueError, "B, 3, H, W"),
+        (torch.rand(1, 1, 64, 64), ValueError, "B, 3, H, W"),
+        (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, "floating point"),
+        ([[0.0]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_model_input_errors(images, err, msg):
+    with pytest.raises(err, match=msg):
+        build_model("tiny")(images)
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"backbone": "alexnet"}, "unknown backbone"),
+        ({"k": 5, "m": 20}, "odd"),
+        ({"k": 9, "m": 7}, "k must be <= m"),
+        ({"output_stride": 4}, "output_stride"),
+    ],
+)
+def test_config_errors(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        ModelConfig(**kwargs)
+
+
+def test_presets():
+    assert get_preset("paper").model == ModelConfig(backbone="vgg16", k=5, m=21, output_stride=8)
+    assert get_preset("paper").model.window_pixels == 168
+    assert {"paper", "resnet50", "tiny"} <= set(PRESETS)
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("huge")
+
+
+def test_offline_imagenet_weights_error_names_the_local_file_route(monkeypatch):
+    import torchvision
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torchvision.models.VGG16_Weights.IMAGENET1K_V1.__class__, "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match="local path"):
+        build_backbone("vgg16", weights="imagenet")
+
+
+def test_backbone_weights_from_a_local_file(tmp_path):
+    import torchvision
+
+    ref = torchvision.models.resnet18(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "r18.pth")
+    bb = build_backbone("resnet18", weights=str(tmp_path / "r18.pth"))
+    assert torch.equal(bb.stem[0].weight, ref.conv1.weight) and torch.equal(bb.layer4[1].conv2.weight, ref.layer4[1].conv2.weight)
+    vgg = torchvision.models.vgg16(weights=None)
+    torch.save(vgg.state_dict(), tmp_path / "vgg.pth")
+    bb = build_backbone("vgg16", weights=str(tmp_path / "vgg.pth"))
+    assert torch.equal(bb.features[28].weight, vgg.features[28].weight)
+    with pytest.raises(FileNotFoundError):
+        build_backbone("vgg16", weights=str(tmp_path / "missing.pth"))
+
+
+def test_checkpoint_round_trip_and_card(tmp_path):
+    cfg = ModelConfig(backbone="tiny", k=3, m=9, head_channels=16, backbone_width=8)
+    model = InstanceFCN(cfg)
+    path = save_checkpoint(model, tmp_path / "ck", {"seed": 3})
+    assert path.suffix == ".safetensors" and path.with_suffix(".json").is_file()
+    loaded, card = load_checkpoint(path)
+    assert card["seed"] == 3 and loaded.config == cfg and not loaded.training
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_that_does_not_fit_its_card(tmp_path):
+    model = InstanceFCN(ModelConfig(backbone="tiny", k=3, m=9, head_channels=16, backbone_width=8))
+    path = save_checkpoint(model, tmp_path / "ck")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["model_config"]["k"] = 5
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="does not fit its card.*k=5.*wrong shape"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_refuses_code_running_pickle_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"state_dict": Evil()}))
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="no checkpoint named"):
+        load_checkpoint("no-such-model")
+
+
+def test_geometry_convention():
+    assert pixel_to_cell(15.9, 8.0, 8) == (1, 1)
+    assert window_box(10, 10, 21, 8) == (0, 0, 168, 168)  # 21 cells = 168 px, as in the paper
+    assert window_cell_of(10, 10, 10, 10, 21) == (10, 10) and window_cell_of(0, 21, 10, 10, 21) is None
+
+
+def test_ideal_maps_separate_touching_objects():
+    masks = torch.zeros(2, 160, 256, dtype=torch.bool)
+    masks[0, 40:120, 40:104] = True  # two touching rectangles, same "class"
+    masks[1, 40:120, 104:168] = True
+    ideal = ideal_score_maps(masks, k=5, m=21, stride=8)
+    centers = torch.cat([torch.zeros(2, 1, dtype=torch.long), ideal.centers], 1)
+    win = assemble_at(ideal.score_maps[None], centers, 21).sigmoid() > 0.5  # (2, 21, 21)
+    for n in range(2):
+        x0, y0, x1, y1 = window_box(*ideal.centers[n].tolist(), 21, 8)
+        ys, xs = torch.nonzero(win[n], as_tuple=True)
+        # the cells read "on" are exactly the object's cells, the neighbour's stay "off"
+        cells = {(y0 // 8 + int(i), x0 // 8 + int(j)) for i, j in zip(ys, xs)}
+        truth = {tuple(p) for p in torch.nonzero(ideal.owner == n).tolist()}
+        assert cells == truth
