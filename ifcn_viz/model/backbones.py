@@ -130,7 +130,8 @@ def _conv_bn(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequ
 class TinyBackbone(Backbone):
     """A small stride-8 CNN for CPU training: 3 stride-2 stages, then dilated convs to widen the receptive field.
 
-    Receptive field at the output: 187 px, more than the 168 px of a 21-cell window at stride 8.
+    Receptive field: 171 px at the backbone output, 187 px at a score-map cell (with the head's 3x3 conv) --
+    more than the 168 px of a 21-cell window at stride 8.
     """
 
     def __init__(self, width: int = 32) -> None:

@@ -1,0 +1,103 @@
+"""Ideal maps put to work: assemble them at each instance centre and paste back (paper, Sec. 3.1 and Fig. 1).
+
+:func:`ifcn_viz.model.ideal.ideal_score_maps` builds what a perfect InstanceFCN would output for known masks.
+Here we close the loop: assembling those maps at every instance's centre cell and pasting the m x m window back
+at image resolution gives each instance back -- with k^2 relative-position maps.  With k = 1 (one map, i.e. a
+semantic FCN) the same window copies *every* foreground cell it covers, so touching instances merge.
+
+Pasting here is nearest-neighbour (each window cell becomes the ``stride x stride`` pixels it stands for): the
+exact inverse of the ideal maps' cell quantisation.  The Predictor pastes learned windows bilinearly.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ifcn_viz.model.assemble import assemble_at
+from ifcn_viz.model.ideal import IdealMaps, ideal_score_maps
+
+
+class IdealReassembly(NamedTuple):
+    maps: IdealMaps  # the ideal score maps / objectness / centres / owners
+    windows: Tensor  # (N, m, m) assembled logits at each instance's centre cell
+    pasted: np.ndarray  # (N, H, W) bool: each window pasted back at image resolution, thresholded
+    ious: np.ndarray  # (N,) float: IoU of pasted[n] with masks[n]
+
+
+def paste_cells(
+    window: Tensor | np.ndarray, center: tuple[int, int], stride: int, image_hw: tuple[int, int]
+) -> np.ndarray:
+    """Paste an ``(m, m)`` window of per-cell values centred at cell ``center`` = (cy, cx) into an
+    ``(H, W)`` float array (nearest: window cell (i, j) fills pixels ``[(cy - r + i) * s, (cy - r + i + 1) * s)``
+    by the same along x); pixels outside the window are NaN."""
+    w = window.detach().cpu().numpy() if isinstance(window, Tensor) else np.asarray(window)
+    m = w.shape[0]
+    if w.ndim != 2 or w.shape[1] != m:
+        raise ValueError(f"window must be square (m, m), got shape {w.shape}")
+    h, wd = image_hw
+    r = m // 2
+    cy, cx = center
+    out = np.full((h, wd), np.nan, dtype=np.float32)
+    ys = np.arange(h) // stride - (cy - r)  # window row of each pixel row
+    xs = np.arange(wd) // stride - (cx - r)
+    yin, xin = (ys >= 0) & (ys < m), (xs >= 0) & (xs < m)
+    if yin.any() and xin.any():
+        out[np.ix_(yin, xin)] = w[np.ix_(ys[yin], xs[xin])]
+    return out
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _ideal_maps_cropped(masks: np.ndarray, k: int, m: int, stride: int, logit: float = 10.0) -> IdealMaps:
+    """``ideal_score_maps`` computed on the stride-aligned box around all instances, then embedded in the full
+    grid: identical values (cells are whole s x s blocks either way; cells without instance pixels are "off"
+    everywhere), at a fraction of the cost for small objects in a large image."""
+    n, h, w = masks.shape
+    hf, wf = -(-h // stride), -(-w // stride)
+    any_px = masks.any(0)
+    if n == 0 or not any_px.any():
+        return ideal_score_maps(masks, k, m, stride, logit)
+    ys, xs = np.nonzero(any_px.any(1))[0], np.nonzero(any_px.any(0))[0]
+    y0, x0 = (ys[0] // stride) * stride, (xs[0] // stride) * stride
+    y1, x1 = min(h, -(-(ys[-1] + 1) // stride) * stride), min(w, -(-(xs[-1] + 1) // stride) * stride)
+    sub = ideal_score_maps(masks[:, y0:y1, x0:x1], k, m, stride, logit)
+    cy0, cx0 = y0 // stride, x0 // stride
+    ch, cw = sub.owner.shape
+    score_maps = torch.full((k * k, hf, wf), -logit)
+    score_maps[:, cy0 : cy0 + ch, cx0 : cx0 + cw] = sub.score_maps
+    objectness = torch.full((1, hf, wf), -logit)
+    objectness[:, cy0 : cy0 + ch, cx0 : cx0 + cw] = sub.objectness
+    owner = torch.full((hf, wf), -1, dtype=torch.long)
+    owner[cy0 : cy0 + ch, cx0 : cx0 + cw] = sub.owner
+    centers = torch.where(sub.centers >= 0, sub.centers + torch.tensor([cy0, cx0]), sub.centers)
+    return IdealMaps(score_maps, objectness, centers, owner)
+
+
+def ideal_reassembly(
+    masks: Tensor | np.ndarray, k: int, m: int, stride: int, threshold: float = 0.5
+) -> IdealReassembly:
+    """Build ideal maps for ``masks`` ``[N, H, W]``, assemble at each instance centre, paste, and score."""
+    masks_np = masks.detach().cpu().numpy() if isinstance(masks, Tensor) else np.asarray(masks)
+    if masks_np.ndim != 3:
+        raise ValueError(f"masks must be [N, H, W], got shape {masks_np.shape}")
+    masks_np = masks_np.astype(bool)
+    maps = _ideal_maps_cropped(masks_np, k, m, stride)
+    n, h, w = masks_np.shape
+    valid = (maps.centers[:, 0] >= 0).nonzero().flatten()
+    centers = torch.zeros((n, 3), dtype=torch.long)
+    centers[:, 1:] = maps.centers.clamp(min=0)
+    windows = assemble_at(maps.score_maps[None], centers, m)  # (N, m, m)
+    pasted = np.zeros((n, h, w), dtype=bool)
+    logit_thr = float(np.log(threshold / (1.0 - threshold)))
+    for i in valid.tolist():
+        vals = paste_cells(windows[i], tuple(maps.centers[i].tolist()), stride, (h, w))
+        pasted[i] = np.nan_to_num(vals, nan=-np.inf) >= logit_thr
+    ious = np.array([mask_iou(pasted[i], masks_np[i]) for i in range(n)], dtype=np.float32)
+    return IdealReassembly(maps, windows, pasted, ious)

@@ -1,0 +1,147 @@
+"""Segment proposals: top-N masks with contours, a fixed palette by rank, scores; NMS stepped through.
+
+The paper runs NMS on the IoU of the masks' tight boxes at 0.8 (Sec. 4): ``Proposals.nms_trace`` records each
+candidate in score order with its fate -- kept, or suppressed by an earlier kept one at the IoU that decided it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ifcn_viz.inference.types import NMSStep, Proposals
+from ifcn_viz.viz.palette import (
+    INK,
+    blend,
+    draw_label,
+    mask_edges,
+    pad,
+    rank_color,
+    same_size,
+    stack,
+    thicken,
+    title_panel,
+    to_rgb_uint8,
+)
+
+SUPPRESSED = (150, 150, 150)
+
+
+def _check_proposals(proposals: object) -> Proposals:
+    if not isinstance(proposals, Proposals):
+        raise TypeError(f"proposals must be an ifcn_viz.inference.types.Proposals, got {type(proposals).__name__}")
+    return proposals
+
+
+def proposals_view(
+    image: object, proposals: Proposals, top_n: int = 10, alpha: float = 0.45, boxes: bool = False
+) -> np.ndarray:
+    """The ``top_n`` best proposals over the image: rank r filled and outlined in ``rank_color(r)``, labelled
+    ``#r+1 score``.  Lower ranks are drawn first so the best sits on top."""
+    p = _check_proposals(proposals)
+    img = to_rgb_uint8(image)
+    n = min(top_n, len(p))
+    if n and p.masks.shape[1:] != img.shape[:2]:
+        raise ValueError(f"proposal masks are {p.masks.shape[1:]}, the image is {img.shape[:2]}: not the same image?")
+    out = img.copy()
+    for r in range(n - 1, -1, -1):
+        mask = p.masks[r]
+        col = np.array(rank_color(r), np.uint8)
+        ys, xs = np.nonzero(mask)
+        if ys.size == 0:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # work on the box only: fast
+        sub = out[y0:y1, x0:x1]
+        msub = mask[y0:y1, x0:x1]
+        sub[:] = blend(sub, np.broadcast_to(col, sub.shape), alpha, msub)
+        edge = thicken(mask_edges(np.pad(msub, 1)), 1)[1:-1, 1:-1]
+        sub[edge] = col
+    pil = Image.fromarray(out)
+    draw = ImageDraw.Draw(pil)
+    for r in range(n - 1, -1, -1):
+        x0, y0, x1, y1 = (float(v) for v in p.boxes[r])
+        if boxes:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=rank_color(r))
+        draw_label(draw, (x0 + 1, y0 + 1), f"#{r + 1} {float(p.scores[r]):.2f}", size=11, bg=rank_color(r))
+    return np.asarray(pil)
+
+
+def _kept_ranks(trace: list[NMSStep]) -> dict[int, int]:
+    """Candidate index -> rank among the kept (which colour it gets)."""
+    ranks: dict[int, int] = {}
+    for st in trace:
+        if st.kept:
+            ranks[st.candidate] = len(ranks)
+    return ranks
+
+
+def nms_steps_view(
+    image: object, proposals: Proposals, step: int | None = None, max_steps: int = 30, nms_iou: float | None = None
+) -> np.ndarray:
+    """NMS stepped through on the image: candidates 0..``step`` (all of the first ``max_steps`` when None).
+
+    Kept candidates are boxes in their kept-rank colour; suppressed ones are grey dashed-looking boxes joined to
+    the kept box that suppressed them, labelled with the deciding IoU; the current candidate is drawn thick and
+    described in the caption.  A list beside the image gives every step's fate.
+    """
+    p = _check_proposals(proposals)
+    if not p.nms_trace:
+        raise ValueError("proposals has no nms_trace: call Predictor.proposals(..., trace_nms=True)")
+    trace = p.nms_trace[:max_steps]
+    last = len(trace) - 1 if step is None else step
+    if not 0 <= last < len(trace):
+        raise ValueError(f"step must be in [0, {len(trace)}), got {step}")
+    img = to_rgb_uint8(image)
+    pil = Image.fromarray(blend(img, np.full_like(img, 255), 0.35))
+    draw = ImageDraw.Draw(pil)
+    kept = _kept_ranks(p.nms_trace)
+    by_cand = {st.candidate: st for st in p.nms_trace}
+    for t, st in enumerate(trace[: last + 1]):
+        x0, y0, x1, y1 = st.box
+        width = 3 if t == last else 1
+        if st.kept:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=rank_color(kept[st.candidate]), width=width + 1)
+            draw_label(draw, (x0 + 1, y0 + 1), f"c{st.candidate} kept", size=10, bg=rank_color(kept[st.candidate]))
+        else:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=SUPPRESSED, width=width)
+            if st.suppressed_by is not None and st.suppressed_by in by_cand:
+                k0, k1, k2, k3 = by_cand[st.suppressed_by].box
+                a = ((x0 + x1) / 2, (y0 + y1) / 2)
+                b = ((k0 + k2) / 2, (k1 + k3) / 2)
+                draw.line((*a, *b), fill=SUPPRESSED, width=1)
+                if t == last:
+                    draw_label(draw, a, f"IoU {st.iou:.2f}", size=10, anchor="mm")
+    cur = trace[last]
+    if cur.kept:
+        caption = f"step {last}: candidate {cur.candidate} (score {cur.score:.2f}) kept as #{kept[cur.candidate] + 1}"
+    else:
+        thr = f" >= {nms_iou:g}" if nms_iou is not None else ""
+        caption = (
+            f"step {last}: candidate {cur.candidate} (score {cur.score:.2f}) suppressed by candidate "
+            f"{cur.suppressed_by} at box IoU {cur.iou:.2f}{thr}"
+        )
+    lines = Image.new("RGB", (230, max(pil.height, 14 * len(trace) + 8)), (255, 255, 255))
+    dl = ImageDraw.Draw(lines)
+    for t, st in enumerate(trace):
+        fate = "kept" if st.kept else f"x by c{st.suppressed_by} ({st.iou:.2f})"
+        col = INK if t <= last else (180, 180, 180)
+        if t == last:
+            dl.rectangle((0, 4 + 14 * t - 1, 229, 4 + 14 * t + 12), fill=(240, 228, 66))
+        dl.text((4, 4 + 14 * t), f"c{st.candidate}  {st.score:.2f}  {fate}", fill=col)
+    body = stack([np.asarray(pil), np.asarray(lines)], axis=1, gap=8)
+    return pad(title_panel(body, caption, size=13))
+
+
+def nms_step_frames(
+    image: object, proposals: Proposals, max_steps: int = 30, nms_iou: float | None = None
+) -> list[np.ndarray]:
+    """One frame per NMS step (for a slider or a GIF); all frames have the same size."""
+    p = _check_proposals(proposals)
+    n = min(max_steps, len(p.nms_trace))
+    return same_size([nms_steps_view(image, p, step=t, max_steps=max_steps, nms_iou=nms_iou) for t in range(n)])
+
+
+def proposals_panel(image: object, proposals: Proposals, top_n: int = 10) -> np.ndarray:
+    """The proposals view with a title naming how many are shown."""
+    p = _check_proposals(proposals)
+    return title_panel(proposals_view(image, p, top_n), f"top {min(top_n, len(p))} of {len(p)} proposals (rank: score)")
