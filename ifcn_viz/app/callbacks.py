@@ -1,0 +1,304 @@
+"""The app's pure functions: session + parameters in, RGB uint8 pictures and JSON-ready dicts out.
+
+No Gradio here.  ``demo.py`` calls these from its event handlers (which add gr.State, gr.Warning and the
+click's ``evt.index``) and exposes each one with ``gr.api`` for ``gradio_client``; tests call them directly.
+Coordinates are original-image pixels ``(x, y)``; arrays index ``[y, x]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ifcn_viz.app.session import DISPLAY_MAX_SIDE, ImageSession
+from ifcn_viz.inference.predictor import Predictor
+from ifcn_viz.inference.types import Proposals, WindowResult
+
+EXPLORE_PRE_NMS_TOP_K = 300
+"""Candidates kept before NMS in the explorer (ours; the Predictor's default is the preset's, e.g. 1000): the
+top-N shown (at most 50) come from the best few hundred windows, and the page stays interactive on a CPU."""
+
+MAX_TOP_N = 50
+
+_SKIMAGE_EXAMPLES = {"coins": "coins", "astronaut": "astronaut", "coffee": "coffee", "chelsea (cat)": "chelsea"}
+SYNTHETIC_SEEDS = (1, 2, 3)
+
+
+def example_names() -> list[str]:
+    """Offline examples: synthetic scenes with touching objects, then scikit-image's bundled photographs."""
+    return [f"synthetic scene {s} (touching objects)" for s in SYNTHETIC_SEEDS] + [
+        f"photo: {n}" for n in _SKIMAGE_EXAMPLES
+    ]
+
+
+def example_image(name: str) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 image of an example from :func:`example_names`."""
+    if name.startswith("synthetic scene "):
+        from ifcn_viz.data.synthetic import generate_scene
+
+        seed = int(name.split()[2])
+        return generate_scene(seed, size=(320, 384))[0]
+    if name.startswith("photo: ") and name[7:] in _SKIMAGE_EXAMPLES:
+        import skimage.data
+
+        img = np.asarray(getattr(skimage.data, _SKIMAGE_EXAMPLES[name[7:]])())
+        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img[:, :, :3])
+    raise ValueError(f"unknown example {name!r}; choose one of {example_names()}")
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+
+def resolve_scale(predictor: Predictor, scale: int | None) -> int:
+    """``None`` or ``-1`` -> the predictor's default (middle) scale; otherwise a checked index."""
+    n = len(predictor.scales) or len(predictor.infer.scales)
+    if scale is None or scale == -1:
+        return predictor.default_scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or not 0 <= scale < n:
+        raise ValueError(f"scale must be -1 (default) or an index 0..{n - 1}, got {scale!r}")
+    return int(scale)
+
+
+def scale_choices(predictor: Predictor) -> list[tuple[str, int]]:
+    """Dropdown choices: ``(label, index)`` per inference scale, with the window's size in input pixels."""
+    win = predictor.m * predictor.stride
+    return [
+        (f"{i}: shorter side {s} px (windows ~{win} px at that size)", i) for i, s in enumerate(predictor.infer.scales)
+    ]
+
+
+def check_proposal_params(top_n: int, mask_threshold: float, nms_iou: float) -> tuple[int, float, float]:
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer, float)) or not 1 <= top_n <= MAX_TOP_N:
+        raise ValueError(f"top_n must be an integer in 1..{MAX_TOP_N}, got {top_n!r}")
+    if not isinstance(mask_threshold, (int, float)) or not 0.0 < float(mask_threshold) < 1.0:
+        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold!r}")
+    if not isinstance(nms_iou, (int, float)) or not 0.0 < float(nms_iou) <= 1.0:
+        raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou!r}")
+    return int(top_n), float(mask_threshold), float(nms_iou)
+
+
+def check_pixel(session: ImageSession, x: float, y: float) -> tuple[float, float]:
+    h, w = session.hw
+    for name, v in (("x", x), ("y", y)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be a finite number of pixels, got {v!r}")
+    if not (0 <= x < w and 0 <= y < h):
+        raise ValueError(f"pixel (x={x}, y={y}) is outside the image ({w} x {h}): click inside it")
+    return float(x), float(y)
+
+
+def display_to_original(session: ImageSession, x: float, y: float) -> tuple[float, float]:
+    """A click on the displayed image (possibly downscaled) -> original pixel, clamped into the image."""
+    s = session.display_scale
+    h, w = session.hw
+    return min(max(x / s, 0.0), w - 1.0), min(max(y / s, 0.0), h - 1.0)
+
+
+def display_image(session: ImageSession) -> np.ndarray:
+    """The image as shown on the page (at most :data:`DISPLAY_MAX_SIDE` a side)."""
+    s = session.display_scale
+    if s == 1.0:
+        return session.image
+    from ifcn_viz.viz.palette import resize
+
+    h, w = session.hw
+    return resize(session.image, (max(1, round(h * s)), max(1, round(w * s))))
+
+
+# ---------------------------------------------------------------------------------------------- Explore
+
+
+@dataclass
+class ExploreViews:
+    mosaic: np.ndarray  # k x k score maps at one scale, under the image
+    objectness: np.ndarray  # objectness heat map with the top windows
+    proposals: np.ndarray  # the top-N proposals over the image
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def proposals_data(session: ImageSession, props: Proposals, top_n: int) -> dict[str, Any]:
+    n = min(top_n, len(props))
+    return {
+        **session.summary(),
+        "count": n,
+        "boxes": props.boxes[:n].round(1).tolist(),
+        "scores": [round(float(s), 4) for s in props.scores[:n]],
+        "scale_index": [int(s) for s in props.scale_index[:n]],
+        "centers": props.centers[:n].tolist(),
+        "mask_areas": [int(a) for a in props.masks[:n].sum(axis=(1, 2))],
+    }
+
+
+def proposals(
+    session: ImageSession, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int | None = None
+) -> tuple[Proposals, dict[str, Any]]:
+    """Top-N proposals from all scales (``scale`` None / -1) or one scale (paper, Sec. 3.3)."""
+    top_n, thr, iou = check_proposal_params(top_n, mask_threshold, nms_iou)
+    p = session.predictor
+    scales = None if scale is None or scale == -1 else [resolve_scale(p, scale)]
+    props = p.proposals(
+        top_n=top_n, nms_iou=iou, mask_threshold=thr, scales=scales, pre_nms_top_k=EXPLORE_PRE_NMS_TOP_K
+    )
+    return props, proposals_data(session, props, top_n)
+
+
+def explore(
+    session: ImageSession, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int | None = None
+) -> ExploreViews:
+    """Everything the Explore tab shows for the session's image: mosaic, objectness, proposals."""
+    from ifcn_viz.viz.maps import objectness_overlay, score_map_mosaic
+    from ifcn_viz.viz.proposals import proposals_panel
+
+    p = session.predictor
+    si = resolve_scale(p, scale)
+    sm = p.scales[si]
+    props, data = proposals(session, top_n, mask_threshold, nms_iou, scale)
+    img = display_image(session)
+    f = sm.factor * session.display_scale**-1  # resized / displayed
+    title = f"the k x k = {p.k * p.k} instance-sensitive score maps at scale {si} (shorter side {sm.shorter_side} px)"
+    mosaic = score_map_mosaic(sm.score_maps, p.k, img, stride=sm.stride, factor=f, title=title)
+    obj = objectness_overlay(img, sm.objectness, sm.stride, f, top=5, m=p.m)
+    panel = proposals_panel(session.image, props, top_n)
+    fy, fx = sm.feature_hw
+    data.update(scale=si, feature_hw=[fy, fx], k=p.k, m=p.m, stride=sm.stride)
+    return ExploreViews(mosaic, obj, panel, data)
+
+
+# ---------------------------------------------------------------------------------------------- windows
+
+
+@dataclass
+class WindowViews:
+    marked: np.ndarray  # the displayed image with the window and its k x k grid drawn on it
+    view: np.ndarray  # window on image | assembled mask | pasted mask, and the source maps
+    data: dict[str, Any]
+    window: WindowResult
+
+
+def window_data(session: ImageSession, w: WindowResult, x: float, y: float, threshold: float) -> dict[str, Any]:
+    m = w.m
+    return {
+        **session.summary(),
+        "pixel": [int(x), int(y)],
+        "scale": w.scale_index,
+        "center": list(w.center),
+        "box": [round(float(v), 2) for v in w.box],
+        "objectness": round(w.objectness, 5),
+        "center_logit": round(float(w.logits[m // 2, m // 2]), 5),
+        "mean_prob": round(float(w.probs.mean()), 5),
+        "cells_on": int((w.probs >= threshold).sum()),
+        "k": w.k,
+        "m": m,
+    }
+
+
+def window_at(
+    session: ImageSession, x: float, y: float, scale: int | None = None, threshold: float = 0.5, maps: bool = True
+) -> WindowViews:
+    """The window centred at the feature cell under original pixel (x, y): assembled from the cached maps
+    (no backbone run) and drawn: on the image, as an m x m mask, pasted back, and (``maps``) its source maps."""
+    from ifcn_viz.viz.window import window_on_image, window_view
+
+    x, y = check_pixel(session, x, y)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    p = session.predictor
+    si = resolve_scale(p, scale)
+    w = p.window(x, y, si)
+    marked = window_on_image(session.image, w, max_side=DISPLAY_MAX_SIDE)
+    view = window_view(session.image, w, p.scales[si].score_maps if maps else None, threshold)
+    return WindowViews(marked, view, window_data(session, w, x, y, threshold), w)
+
+
+def assembly_frames(session: ImageSession, x: float, y: float, scale: int | None = None) -> list[np.ndarray]:
+    """The k^2 + 2 frames of the window under (x, y) being assembled, one sub-window at a time (Fig. 2)."""
+    from ifcn_viz.viz.animate import assembly_frames as frames
+
+    x, y = check_pixel(session, x, y)
+    p = session.predictor
+    si = resolve_scale(p, scale)
+    cy, cx = p.pixel_to_cell(x, y, p.scales[si])
+    return frames(p.scales[si].score_maps, (cy, cx), p.m)
+
+
+def frame_caption(k: int, step: int) -> str:
+    n = k * k
+    if step == 0:
+        return "Step 0: the empty m x m window."
+    if step <= n:
+        a, b = divmod(step - 1, k)
+        return (
+            f"Step {step} of {n}: sub-window (a={a}, b={b}) copies its cells from score map {a}*{k}+{b} = {step - 1} "
+            "at the same positions: no parameters, only copying (Sec. 3.1)."
+        )
+    return f"Done: all {n} sub-windows copied; the sigmoid of this window is the instance mask."
+
+
+# ---------------------------------------------------------------------------------------------- provenance
+
+
+def provenance_at(
+    session: ImageSession, x: float, y: float, scale: int | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Every window covering the pixel (x, y) at one scale, and which score map each reads there."""
+    from ifcn_viz.viz.provenance import provenance_view
+
+    x, y = check_pixel(session, x, y)
+    p = session.predictor
+    si = resolve_scale(p, scale)
+    sm = p.scales[si]
+    prov = p.provenance(x, y, si)
+    view = provenance_view(session.image, prov, sm.stride, sm.factor)
+    channels = sorted({e.channel for e in prov.entries})
+    data = {
+        **session.summary(),
+        "pixel": list(prov.pixel),
+        "scale": si,
+        "feature_cell": list(prov.feature_cell),
+        "windows": len(prov.entries),
+        "channels_read": channels,
+        "windows_in": int(sum(e.value >= 0 for e in prov.entries)),
+        "entries": [[e.center[0], e.center[1], e.channel, round(e.value, 4)] for e in prov.entries],
+    }
+    return view, data
+
+
+# ---------------------------------------------------------------------------------------------- compare
+
+
+def compare_scene(
+    predictor: Predictor, seed: int = 1, size: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """A synthetic scene with ground truth: ``(image, ideal vs learned maps, k = 1 vs k = 5, data)``.
+
+    The learned maps are the model's at the scene's own size (factor 1); the ideal ones are what a perfect
+    InstanceFCN would output for the true masks (``ifcn_viz.model.ideal``), shown at the first instance's centre.
+    """
+    from ifcn_viz.data.synthetic import generate_scene
+    from ifcn_viz.model.ideal import ideal_score_maps
+    from ifcn_viz.viz.maps import ideal_vs_learned, k_comparison
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an integer in [0, 2^31), got {seed!r}")
+    if not isinstance(size, (int, np.integer)) or not 64 <= size <= 512:
+        raise ValueError(f"size must be an integer in 64..512, got {size!r}")
+    image, masks = generate_scene(int(seed), size=(int(size), int(size)))
+    model, k, m = predictor.model, predictor.k, predictor.m
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0).to(predictor.device)  # (1, 3, H, W)
+    with torch.inference_mode():
+        out = model(x)
+    learned = out.score_maps[0].float().cpu()  # (k*k, H', W')
+    stride = int(out.stride)
+    ideal = ideal_score_maps(masks, k, m, stride)
+    hw = tuple(learned.shape[1:])
+    ideal_maps = ideal.score_maps[:, : hw[0], : hw[1]]  # ideal maps are ceil(H / s); the model's floor(H / s)
+    cy, cx = (int(v) for v in ideal.centers[0]) if len(masks) else (hw[0] // 2, hw[1] // 2)
+    cy, cx = min(cy, hw[0] - 1), min(cx, hw[1] - 1)
+    ivl = ideal_vs_learned(ideal_maps, learned, window=(cy, cx, m), image=image, stride=stride)
+    kc = k_comparison(masks, stride, m, ks=(1, k) if k != 1 else (1, 5), image=image)
+    data = {"seed": int(seed), "size": int(size), "instances": int(len(masks)), "center": [cy, cx], "k": k, "m": m}
+    return image, ivl, kc, data

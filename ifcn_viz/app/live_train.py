@@ -1,0 +1,130 @@
+"""Live training for the Train tab: the ``tiny`` model on synthetic scenes, one step at a time, as a generator.
+
+``ifcn_viz.train.loop.train`` runs a whole run to completion (checkpoints, logs, resume); the page instead needs
+to show the loss and the emerging score maps *while* training, and to stop when the user presses Stop (Gradio
+cancels a generator between two ``yield``s).  So this module drives the same public pieces step by step --
+``build_train_model``, the synthetic dataset and its batch sampler, ``sample_windows`` (256 windows per image,
+1:1 positives:negatives; paper, Sec. 4) and ``instance_fcn_loss`` -- with the same learning-rate schedule, on
+the CPU, without writing anything to disk.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+MAX_LIVE_ITERS = 2000
+
+
+@dataclass
+class TrainTick:
+    step: int  # optimiser steps done
+    iters: int  # steps requested
+    losses: list[tuple[int, float, float, float]]  # (step, total, objectness, mask) so far
+    model: nn.Module  # a snapshot in eval mode (safe to explore while training goes on)
+    seconds: float
+
+
+def live_config(iters: int, seed: int = 0, batch_size: int = 2, image_size: int = 160):
+    """The :class:`~ifcn_viz.train.recipe.TrainConfig` of a live run (CPU, fp32, no evaluation, no files)."""
+    from ifcn_viz.train.recipe import TrainConfig
+
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or not 1 <= iters <= MAX_LIVE_ITERS:
+        raise ValueError(f"iterations must be an integer in 1..{MAX_LIVE_ITERS}, got {iters!r}")
+    return TrainConfig(
+        preset="tiny",
+        dataset="synthetic",
+        iters=int(iters),
+        batch_size=batch_size,
+        image_size=image_size,
+        warmup=min(50, max(1, int(iters) // 10)),
+        seed=int(seed),
+        device="cpu",
+        amp="none",
+        eval_images=0,
+        progress=False,
+        short_sides=(image_size,),
+    )
+
+
+def live_training(iters: int, seed: int = 0, every: int = 5) -> Iterator[TrainTick]:
+    """Train a fresh ``tiny`` model for ``iters`` steps, yielding a :class:`TrainTick` every ``every`` steps
+    (and after the last).  Deterministic for a given ``seed``; stopping early is just not asking for more."""
+    import time
+
+    from ifcn_viz.data.transforms import JointTransform, pad_collate
+    from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
+    from ifcn_viz.train.loop import build_train_model
+    from ifcn_viz.train.loss import instance_fcn_loss
+    from ifcn_viz.train.recipe import lr_at
+    from ifcn_viz.train.targets import WindowRule, sample_windows
+
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    cfg = live_config(iters, seed)
+    model = build_train_model(cfg)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and BN: no weight decay (as the loop)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    base = build_dataset(cfg)
+    sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        Augmented(base, JointTransform(cfg.short_sides)), batch_sampler=sampler, collate_fn=pad_collate, num_workers=0
+    )
+    rule = WindowRule(windows_per_image=cfg.windows_per_image)
+    m, fill = model.config.m, model.config.fill_logit
+    losses: list[tuple[int, float, float, float]] = []
+    t0 = time.perf_counter()
+    model.train()
+    data = iter(loader)
+    for step in range(cfg.iters):
+        images, masks_list, sizes = next(data)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        output = model(images)
+        gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, 0, 7))
+        targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
+        terms = instance_fcn_loss(
+            output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
+        )
+        optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(terms.total):
+            terms.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+        losses.append((step + 1, *(float(t.detach()) for t in (terms.total, terms.objectness, terms.mask))))
+        if (step + 1) % every == 0 or step + 1 == cfg.iters:
+            snapshot = copy.deepcopy(model).eval()
+            yield TrainTick(step + 1, cfg.iters, list(losses), snapshot, time.perf_counter() - t0)
+
+
+def fixed_scene(seed: int = 424242, size: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed held-out scene whose maps the Train tab redraws as they emerge (seed outside training's)."""
+    from ifcn_viz.data.synthetic import generate_scene
+
+    return generate_scene(seed, size=(size, size))
+
+
+def maps_of(model: nn.Module, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(score_maps (k*k, H', W'), objectness (H', W'), stride)`` of ``model`` on one uint8 image."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0)  # (1, 3, H, W)
+    with torch.inference_mode():
+        out = model.eval()(x)
+    return out.score_maps[0].float(), out.objectness[0, 0].float(), int(out.stride)
+
+
+def training_views(tick: TrainTick, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The score-map mosaic (probabilities) and the objectness overlay of ``tick.model`` on ``image``."""
+    from ifcn_viz.viz.maps import objectness_overlay, score_map_mosaic
+
+    maps, obj, stride = maps_of(tick.model, image)
+    k = tick.model.config.k
+    title = f"score maps after {tick.step} of {tick.iters} steps"
+    mosaic = score_map_mosaic(maps, k, image, probs=True, stride=stride, title=title)
+    return mosaic, objectness_overlay(image, obj, stride, top=3, m=tick.model.config.m)

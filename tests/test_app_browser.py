@@ -1,0 +1,164 @@
+"""A real browser (Playwright + Debian's /usr/bin/chromium) on a launched server: upload, see the maps, click
+and see the window, a bad upload explained in the page, every tab.  Screenshots go to test-artifacts/.
+
+Skipped when /usr/bin/chromium is missing, unless IFCN_REQUIRE_BROWSER=1 (CI), which makes that a failure.
+Never runs ``playwright install``: it drives the system Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from _app_helpers import bad_input_corpus, free_port, png_bytes, sample_image, small_predictor
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def launch_chromium(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("IFCN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"IFCN_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ifcn_viz.app import build_demo, launch
+
+    demo = build_demo(small_predictor(0))
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"app_{name}.png"), full_page=True)
+
+
+def img_src(page, selector: str) -> str | None:
+    loc = page.locator(f"{selector} img")
+    return loc.first.get_attribute("src") if loc.count() else None
+
+
+def wait_new_src(page, selector: str, old: str | None, timeout: float = 60.0) -> str:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        src = img_src(page, selector)
+        if src and src != old:
+            return src
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{selector} did not show a new image within {timeout} s")
+
+
+def click_image(page, selector: str, fx: float, fy: float) -> None:
+    img = page.locator(f"{selector} img").first
+    box = img.bounding_box()
+    img.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+
+
+def test_explore_click_and_tabs(browser, url, tmp_path):
+    good = tmp_path / "scene.png"
+    good.write_bytes(png_bytes(sample_image(3, 200, 260)))
+    bad = bad_input_corpus(tmp_path / "bad")["notes.txt"].path
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    page.goto(url)
+    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+    assert "InstanceFCN explorer" in page.inner_text("body")
+
+    # a bad upload: a clear message in the page, and the page keeps working
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_function("document.querySelector('#status').innerText.includes('not an image')", timeout=60_000)
+    shot(page, "bad_upload")
+    status = page.inner_text("#status")
+    assert "Traceback" not in page.inner_text("body") and "notes.txt" in status and "/tmp/" not in status
+
+    # a good upload (through the second picture input): maps appear
+    page.set_input_files("#paste input[type=file]", str(good))
+    wait_new_src(page, "#mosaic", None)
+    for sel in ("#objectness", "#proposals", "#ex_image"):
+        assert img_src(page, sel), sel
+    page.wait_for_function("document.querySelector('#status').innerText.includes('fingerprint')", timeout=30_000)
+    assert "260 x 200 px" in page.inner_text("#status")
+    shot(page, "explore")
+
+    # click the image: the window view appears, and a second click changes it
+    click_image(page, "#ex_image", 0.3, 0.4)
+    first = wait_new_src(page, "#ex_window", None)
+    click_image(page, "#ex_image", 0.8, 0.7)
+    wait_new_src(page, "#ex_window", first)
+    shot(page, "explore_click")
+
+    # Assemble: click, the frame and the finished window appear; step changes the frame
+    page.get_by_role("tab", name="Assemble").click()
+    click_image(page, "#as_image", 0.5, 0.5)
+    frame = wait_new_src(page, "#as_frame", None)
+    wait_new_src(page, "#as_view", None)
+    page.click("#as_next")  # from the last frame back to step 0
+    wait_new_src(page, "#as_frame", frame)
+    assert "Step 0" in page.inner_text("#as_caption")
+    shot(page, "assemble")
+
+    page.get_by_role("tab", name="Provenance").click()
+    click_image(page, "#pv_image", 0.4, 0.6)
+    wait_new_src(page, "#pv_view", None)
+    shot(page, "provenance")
+
+    page.get_by_role("tab", name="Compare").click()
+    page.click("#cmp_btn")
+    wait_new_src(page, "#cmp_ivl", None)
+    wait_new_src(page, "#cmp_k", None)
+    shot(page, "compare")
+
+    page.get_by_role("tab", name="Model").click()
+    assert "In use" in page.inner_text("#md_info")
+    page.get_by_role("tab", name="Train").click()
+    assert page.locator("#tr_start").is_visible()
+    shot(page, "train")
+    page.get_by_role("tab", name="About").click()
+    page.wait_for_selector("text=01_why_instance_sensitive.ipynb")
+    shot(page, "about")
+    assert not errors, errors
+    page.close()
+
+
+def test_live_training_in_the_page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#tr_start").click()
+    page.wait_for_function("document.querySelector('#tr_status').innerText.includes('step 5 /')", timeout=120_000)
+    wait_new_src(page, "#tr_maps", None)
+    page.click("#tr_stop")
+    page.wait_for_function("document.querySelector('#tr_status').innerText.includes('Stopped')", timeout=30_000)
+    shot(page, "train_live")
+    page.click("#tr_use")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('the model you trained')",
+                           timeout=60_000)  # fmt: skip
+    page.get_by_role("tab", name="Model").click()
+    assert "your model" in page.inner_text("#md_info")
+    page.close()

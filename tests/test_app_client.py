@@ -1,0 +1,122 @@
+"""A launched server (in-process, 127.0.0.1, free port) driven through gradio_client: every API endpoint,
+and the bad-input corpus answered with clear messages while the server goes on serving."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import numpy as np
+import pytest
+from _app_helpers import bad_input_corpus, free_port, png_bytes, sample_image, small_predictor
+from PIL import Image
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server():
+    from ifcn_viz.app import build_demo, launch
+
+    demo = build_demo(small_predictor(0), max_file_size="2mb")
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield demo, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[1], verbose=False)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_png(s: str) -> np.ndarray:
+    im = Image.open(io.BytesIO(base64.b64decode(s)))
+    assert im.format == "PNG"
+    return np.asarray(im)
+
+
+def test_server_is_local_and_lists_exactly_our_endpoints(server, client):
+    from ifcn_viz.app.api import API_NAMES
+
+    demo, url = server
+    assert url.startswith("http://127.0.0.1:")
+    assert demo.share_url is None  # no public link unless asked
+    named = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert named == {f"/{n}" for n in API_NAMES}  # the page's own events are undocumented
+
+
+def test_every_endpoint(client):
+    img = sample_image(7, 100, 140)
+    up = client.predict(b64(png_bytes(img)), "seven.png", 5, 0.4, 0.8, -1, True, api_name="/upload")
+    sid, fp = up["session"], up["fingerprint"]
+    assert (up["width"], up["height"]) == (140, 100) and up["count"] <= 5
+    assert decode_png(up["images"]["mosaic"]).ndim == 3
+
+    pr = client.predict(sid, 3, 0.5, 0.7, 0, api_name="/proposals")
+    assert pr["fingerprint"] == fp and pr["count"] <= 3 and set(pr["scale_index"]) <= {0}
+
+    win = client.predict(sid, 70, 50, -1, 0.5, True, api_name="/window")
+    assert win["fingerprint"] == fp and win["pixel"] == [70, 50] and len(win["box"]) == 4
+    assert decode_png(win["images"]["marked"]).shape == (100, 140, 3)
+
+    step = client.predict(sid, 70, 50, 3, api_name="/assemble_step")
+    assert step["steps"] == 27 and "score map" in step["caption"] and decode_png(step["image"]).ndim == 3
+
+    prov = client.predict(sid, 70, 50, api_name="/provenance")
+    assert prov["fingerprint"] == fp and prov["windows"] == len(prov["entries"]) > 0
+
+    names = client.predict(api_name="/examples")
+    ex = client.predict(names[-1], 3, api_name="/example")
+    assert ex["session"] != sid and ex["name"].startswith("api: ") is False and ex["count"] <= 3
+
+    cmp = client.predict(2, 128, True, api_name="/compare")
+    assert cmp["instances"] >= 1 and decode_png(cmp["images"]["k_comparison"]).ndim == 3
+
+    info = client.predict(api_name="/model_info")
+    assert info["k"] == 5 and info["m"] == 21 and info["scales"] == [96, 160]
+
+    tr = client.predict(2, 0, api_name="/train_tiny")
+    assert tr["steps"] == 2 and len(tr["losses"]) == 2
+
+
+def test_errors_are_messages_not_tracebacks(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="unknown or expired session"):
+        client.predict("nope", 1, 1, api_name="/window")
+    up = client.predict(b64(png_bytes(sample_image(1))), api_name="/upload")
+    with pytest.raises(AppError, match="outside the image"):
+        client.predict(up["session"], 5000, 1, api_name="/window")
+    with pytest.raises(AppError, match="top_n"):
+        client.predict(up["session"], 999, api_name="/proposals")
+    with pytest.raises(AppError, match="over the server's limit"):
+        client.predict(b64(b"\0" * (3 * 1024 * 1024)), api_name="/upload")
+    with pytest.raises(AppError) as info:
+        client.predict(up["session"], 5, 5, 99, api_name="/assemble_step")
+    assert "Traceback" not in str(info.value) and "step must be" in str(info.value)
+
+
+def test_bad_input_corpus_through_the_api(tmp_path, client):
+    from gradio_client.exceptions import AppError
+
+    for name, case in bad_input_corpus(tmp_path).items():
+        data = b64(case.path.read_bytes()) if case.path.stat().st_size else ""
+        if case.ok:
+            r = client.predict(data, name, api_name="/upload")
+            assert r["fingerprint"] and r["width"] >= 16, name
+        else:
+            with pytest.raises(AppError) as info:
+                client.predict(data, name, api_name="/upload")
+            msg = str(info.value)
+            expected = ("non-empty",) if not data else case.words
+            assert all(w.lower() in msg.lower() for w in expected), (name, msg)
+    assert client.predict(api_name="/model_info")["k"] == 5  # still serving

@@ -1,0 +1,259 @@
+"""The app's pure functions and per-user state, without a server."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import torch
+from _app_helpers import bad_input_corpus, png_bytes, sample_image, small_checkpoint, small_model, small_predictor
+
+from ifcn_viz.app import callbacks as cb
+from ifcn_viz.app.session import SessionStore, fingerprint, open_session
+from ifcn_viz.app.state import AppContext, describe_conversion, parse_size
+from ifcn_viz.checkpoints import CheckpointError
+from ifcn_viz.data.io import ImageLoadError
+
+
+@pytest.fixture(scope="module")
+def shared():
+    return small_predictor(0)
+
+
+@pytest.fixture(scope="module")
+def session(shared):
+    return open_session(shared, sample_image(1, 120, 150), "test image", "test model")
+
+
+def count_forwards(model):
+    calls = []
+    handle = model.register_forward_hook(lambda *a: calls.append(1))
+    return calls, handle
+
+
+def test_sessions_are_isolated_and_share_the_model(shared):
+    a = open_session(shared, sample_image(1), "a")
+    b = open_session(shared, sample_image(2, 80, 100), "b")
+    assert shared.image is None and shared.scales == []  # the shared Predictor is never given an image
+    assert a.predictor.model is shared.model is b.predictor.model
+    assert a.hw == (96, 128) and b.hw == (80, 100)
+    assert a.fingerprint != b.fingerprint and a.fingerprint == fingerprint(sample_image(1))
+    # b's upload did not touch a's cached maps: a's window equals a fresh predictor's on a's image
+    fresh = small_predictor(0)
+    fresh.set_image(sample_image(1))
+    wa, wf = a.predictor.window(40, 30), fresh.window(40, 30)
+    assert torch.equal(wa.logits, wf.logits)
+
+
+def test_clicks_never_rerun_the_backbone(shared, session):
+    calls, handle = count_forwards(shared.model)
+    try:
+        cb.window_at(session, 50, 60)
+        cb.assembly_frames(session, 50, 60)
+        cb.provenance_at(session, 50, 60)
+        cb.explore(session, top_n=5)
+    finally:
+        handle.remove()
+    assert calls == []
+    n_scales = len(shared.infer.scales)
+    calls, handle = count_forwards(shared.model)
+    try:
+        open_session(shared, sample_image(3), "c")
+    finally:
+        handle.remove()
+    assert len(calls) == n_scales  # an upload runs it once per scale
+
+
+def test_window_at_matches_the_predictor(session):
+    v = cb.window_at(session, 70.0, 44.0, scale=0, threshold=0.5)
+    w = session.predictor.window(70.0, 44.0, 0)
+    assert v.data["center"] == list(w.center) and v.data["scale"] == 0
+    assert v.data["cells_on"] == int((w.probs >= 0.5).sum())
+    assert v.data["fingerprint"] == session.fingerprint and (v.data["width"], v.data["height"]) == (150, 120)
+    assert v.marked.shape == (120, 150, 3) and v.marked.dtype == np.uint8  # same size as the image: clicks line up
+    assert v.view.ndim == 3 and v.view.shape[2] == 3
+    json.dumps(v.data)  # JSON-ready
+
+
+def test_explore_views_and_data(session):
+    views = cb.explore(session, top_n=4, mask_threshold=0.4, nms_iou=0.8, scale=-1)
+    for arr in (views.mosaic, views.objectness, views.proposals):
+        assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3
+    d = views.data
+    assert d["count"] <= 4 and len(d["boxes"]) == len(d["scores"]) == d["count"]
+    assert d["scores"] == sorted(d["scores"], reverse=True)
+    assert d["scale"] == session.predictor.default_scale and d["k"] == 5
+    json.dumps(d)
+
+
+def test_one_scale_proposals_come_from_that_scale(session):
+    _, d = cb.proposals(session, top_n=5, scale=0)
+    assert d["count"] > 0 and set(d["scale_index"]) == {0}
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"top_n": 0}, "top_n"),
+        ({"top_n": 500}, "top_n"),
+        ({"mask_threshold": 1.0}, "mask_threshold"),
+        ({"nms_iou": 0.0}, "nms_iou"),
+        ({"scale": 7}, "scale"),
+    ],  # fmt: skip
+)
+def test_bad_parameters_say_what_was_expected(session, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        cb.explore(session, **kwargs)
+
+
+def test_clicks_outside_the_image_are_refused(session):
+    with pytest.raises(ValueError, match="outside the image"):
+        cb.window_at(session, 150, 10)
+    with pytest.raises(ValueError, match="finite"):
+        cb.provenance_at(session, float("nan"), 3)
+
+
+def test_display_scaling_maps_clicks_back(shared):
+    big = open_session(shared, sample_image(4, 600, 2048), "big")
+    assert big.display_scale == pytest.approx(1024 / 2048)
+    assert cb.display_image(big).shape == (300, 1024, 3)
+    assert cb.display_to_original(big, 512, 150) == (1024.0, 300.0)
+    assert cb.display_to_original(big, 5000, -3) == (2047.0, 0.0)  # clamped into the image
+    v = cb.window_at(big, 1024.0, 300.0)
+    assert v.marked.shape[:2] == (300, 1024)  # drawn at display size, like the image it replaces
+
+
+def test_assembly_frames_and_captions(session):
+    frames = cb.assembly_frames(session, 60, 60)
+    assert len(frames) == 5 * 5 + 2 and len({f.shape for f in frames}) == 1
+    assert not np.array_equal(frames[0], frames[-1])
+    assert "map 0*5+2 = 2" in cb.frame_caption(5, 3) and "empty" in cb.frame_caption(5, 0)
+
+
+def test_provenance_reads_every_covering_window(session):
+    view, d = cb.provenance_at(session, 75, 60, scale=1)
+    p = session.predictor.provenance(75, 60, 1)
+    assert d["windows"] == len(p.entries) == len(d["entries"])
+    assert set(d["channels_read"]) == {e.channel for e in p.entries}
+    assert view.dtype == np.uint8
+
+
+def test_compare_scene(shared):
+    image, ivl, kc, data = cb.compare_scene(shared, seed=3, size=128)
+    assert image.shape == (128, 128, 3) and data["instances"] >= 1 and data["k"] == 5
+    assert ivl.dtype == kc.dtype == np.uint8
+    with pytest.raises(ValueError, match="seed"):
+        cb.compare_scene(shared, seed=-1)
+
+
+def test_examples_are_offline_images():
+    names = cb.example_names()
+    assert any(n.startswith("synthetic") for n in names) and "photo: coins" in names
+    for name in (names[0], "photo: coins"):
+        img = cb.example_image(name)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    with pytest.raises(ValueError, match="unknown example"):
+        cb.example_image("photo: nothing")
+
+
+def test_bad_inputs_raise_clear_errors_and_good_ones_are_described(tmp_path, shared):
+    for name, case in bad_input_corpus(tmp_path).items():
+        if case.ok:
+            s = open_session(shared, case.path, name)
+            assert s.image.dtype == np.uint8 and s.image.shape[2] == 3, name
+            note = describe_conversion(case.path)
+            assert note is not None and all(w in note for w in case.words), (name, note)
+        else:
+            with pytest.raises(ImageLoadError) as info:
+                open_session(shared, case.path, name)
+            assert all(w.lower() in str(info.value).lower() for w in case.words), (name, str(info.value))
+    assert describe_conversion(sample_image(0).tobytes()) is None  # unreadable header: load_image explains
+
+
+def test_exif_rotation_is_applied(tmp_path, shared):
+    case = bad_input_corpus(tmp_path)["exif_rotated.jpg"]
+    assert open_session(shared, case.path, "exif").hw == (80, 64)  # 64 x 80 stored, shown rotated
+
+
+def test_parse_size_and_upload_limit():
+    assert parse_size("25mb") == 25 * 1024**2 and parse_size("800kb") == 800 * 1024 and parse_size(123) == 123
+    with pytest.raises(ValueError, match="25mb"):
+        parse_size("lots")
+    ctx = AppContext(small_predictor(0), max_file_size="1kb")
+    assert ctx.decode_upload(base64.b64encode(b"x" * 500).decode()) == b"x" * 500
+    assert ctx.decode_upload("data:image/png;base64," + base64.b64encode(b"abc").decode()) == b"abc"
+    with pytest.raises(ValueError, match="over the server's limit"):
+        ctx.decode_upload(base64.b64encode(b"x" * 5000).decode())
+    with pytest.raises(ValueError, match="base64"):
+        ctx.decode_upload("not base64 !!")
+
+
+def test_session_store_is_a_bounded_lru(shared, session):
+    store = SessionStore(capacity=2)
+    t1, t2 = store.put(session), store.put(session)
+    store.get(t1)  # t1 is now the most recent
+    t3 = store.put(session)
+    assert len(store) == 2 and store.get(t1) is session and store.get(t3) is session
+    with pytest.raises(KeyError, match="upload"):
+        store.get(t2)
+
+
+def test_uploaded_checkpoint_validation(tmp_path):
+    from ifcn_viz.app.handlers import load_uploaded_checkpoint
+
+    path = small_checkpoint(tmp_path, seed=5, name="mine")
+    p = load_uploaded_checkpoint([str(path), str(path.with_suffix(".json"))])
+    ref = small_model(5)
+    assert all(torch.equal(a, b) for a, b in zip(p.model.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(ValueError, match="card"):
+        load_uploaded_checkpoint([str(path)])
+    with pytest.raises(ValueError, match="exactly one"):
+        load_uploaded_checkpoint([])
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["model_config"]["k"] = 3  # the tensors no longer fit the card
+    bad_card = tmp_path / "bad.json"
+    bad_card.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_uploaded_checkpoint([str(path), str(bad_card)])
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not tensors")
+    with pytest.raises(CheckpointError):
+        load_uploaded_checkpoint([str(junk), str(path.with_suffix(".json"))])
+
+
+def test_live_training_streams_and_learns_nothing_hidden():
+    from ifcn_viz.app.live_train import fixed_scene, live_training, training_views
+
+    ticks = list(live_training(4, seed=0, every=2))
+    assert [t.step for t in ticks] == [2, 4] and len(ticks[-1].losses) == 4
+    assert all(np.isfinite(v) for row in ticks[-1].losses for v in row[1:])
+    assert not ticks[-1].model.training  # a snapshot in eval mode, safe to explore
+    p0 = dict(ticks[0].model.named_parameters())
+    assert any(not torch.equal(p0[n], p) for n, p in ticks[-1].model.named_parameters())  # it trained
+    again = list(live_training(2, seed=0, every=2))
+    assert again[0].losses == ticks[0].losses  # deterministic for a seed
+    mosaic, obj = training_views(ticks[-1], fixed_scene()[0])
+    assert mosaic.dtype == obj.dtype == np.uint8
+    with pytest.raises(ValueError, match="iterations"):
+        list(live_training(0))
+
+
+def test_about_answers_the_questions():
+    from ifcn_viz.app.demo import ABOUT
+
+    text = ABOUT.read_text()
+    for needle in ("38.9", "49.7", "52.6", "16.6", "uncertain", "receptive field", "parameter-free", "one-hot",
+                   "ResNet", "objectness", "01_why_instance_sensitive.ipynb", "07_real_data_gpu.ipynb"):  # fmt: skip
+        assert needle in text, needle
+
+
+def test_png_roundtrip_of_views_is_lossless(session):
+    import io
+
+    from PIL import Image
+
+    v = cb.window_at(session, 10, 10)
+    back = np.asarray(Image.open(io.BytesIO(png_bytes(v.view))))
+    assert np.array_equal(back, v.view)
