@@ -1,0 +1,248 @@
+"""Segment-proposal evaluation the standard way: COCO-format results and average recall via pycocotools.
+
+``COCOeval(gt, gt.loadRes(results), "segm")`` with ``useCats = 0`` (proposals are class-agnostic) and
+``maxDets = [10, 100, 1000]``; ``stats[6:9]`` are AR@10/100/1000 and ``stats[9:12]`` AR small/medium/large at
+1000 (IoU 0.5:0.05:0.95), as in the paper's Tables (../shared/PAPER.md, "Evaluating segment proposals").
+
+Traps handled here: results whose ``category_id`` is not a ground-truth category are silently dropped by
+pycocotools even with ``useCats = 0`` (we map every result to the first ground-truth category); an annotation
+with id 0 is never counted as matched (we renumber the ground truth from 1 when any id is not positive or ids
+repeat); missing ``area``/``iscrowd`` fields are filled in; empty results give recall 0 rather than a crash.
+AR for an area range with no ground truth is -1, as pycocotools reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRIC_KEYS = ("AR@10", "AR@100", "AR@1000", "AR_s", "AR_m", "AR_l")
+
+
+def encode_mask(mask: np.ndarray) -> dict[str, Any]:
+    """``(H, W)`` bool -> COCO RLE ``{"size": [H, W], "counts": str}`` (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def proposals_to_coco_results(proposals: Any, image_id: int) -> list[dict[str, Any]]:
+    """One COCO result per proposal: ``image_id``, ``category_id`` 1, RLE ``segmentation``, ``score``, ``bbox`` xywh."""
+    from pycocotools import mask as mask_utils
+
+    masks = np.asarray(proposals.masks)
+    if masks.ndim != 3:
+        raise ValueError(f"proposals.masks must be [N, H, W], got shape {masks.shape}")
+    results = []
+    for mask, score in zip(masks, np.asarray(proposals.scores, dtype=np.float64)):
+        rle = encode_mask(mask)
+        bbox = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+        results.append(
+            {
+                "image_id": int(image_id),
+                "category_id": 1,
+                "segmentation": rle,
+                "score": float(score),
+                "bbox": [float(v) for v in bbox],
+            }
+        )
+    return results
+
+
+def _as_coco(coco_gt: Any):
+    from pycocotools.coco import COCO
+
+    if isinstance(coco_gt, COCO):
+        return coco_gt
+    if isinstance(coco_gt, dict):  # an in-memory instances dataset
+        coco = COCO()
+        coco.dataset = coco_gt
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco.createIndex()
+        return coco
+    path = Path(coco_gt)
+    if not path.is_file():
+        raise FileNotFoundError(f"COCO ground-truth file not found: {path}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(path))
+
+
+def _sanitised_gt(coco_gt: Any):
+    """A COCO object safe for proposal AR: positive unique ann ids, ``area`` and ``iscrowd`` present."""
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+
+    anns = coco_gt.dataset.get("annotations", [])
+    ids = [a.get("id") for a in anns]
+    bad_ids = any(not isinstance(i, int) or i <= 0 for i in ids) or len(set(ids)) != len(ids)
+    missing = any("area" not in a or "iscrowd" not in a for a in anns)
+    if not coco_gt.dataset.get("categories"):
+        raise ValueError("the ground truth has no 'categories'; add at least one (e.g. {'id': 1, 'name': 'object'})")
+    if not bad_ids and not missing:
+        return coco_gt
+    dataset = copy.deepcopy(coco_gt.dataset)
+    for new_id, ann in enumerate(dataset["annotations"], start=1):
+        if bad_ids:
+            ann["id"] = new_id
+        ann.setdefault("iscrowd", 0)
+        if "area" not in ann:
+            img = coco_gt.imgs[ann["image_id"]]
+            rle = coco_gt.annToRLE({**ann, "image_id": img["id"]})
+            ann["area"] = float(mask_utils.area(rle))
+    fixed = COCO()
+    fixed.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        fixed.createIndex()
+    return fixed
+
+
+def evaluate_results(
+    coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int] = (10, 100, 1000)
+) -> dict[str, float]:
+    """AR of segment ``results`` against ``coco_gt`` (a ``COCO``, an instances dict, or a path to its JSON).
+
+    Returns ``{"AR@10", "AR@100", "AR@1000", "AR_s", "AR_m", "AR_l"}`` (named after ``max_dets``; the area
+    ranges use the largest).  Every ground-truth image counts, including those without results.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    max_dets = [int(d) for d in max_dets]
+    if len(max_dets) != 3 or sorted(max_dets) != max_dets or max_dets[0] < 1:
+        raise ValueError(f"max_dets must be three increasing positive ints (COCOeval reads three), got {max_dets}")
+    gt = _sanitised_gt(_as_coco(coco_gt))
+    known = set(gt.getImgIds())
+    stray = sorted({r.get("image_id") for r in results} - known)
+    if stray:
+        raise ValueError(f"results name image ids that are not in the ground truth: {stray[:5]}")
+    cat = sorted(gt.getCatIds())[0]  # a ground-truth category, or pycocotools drops the result (AR = 0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        if results:
+            dt = gt.loadRes([{**r, "category_id": cat} for r in results])
+        else:  # loadRes([]) crashes: an empty detection set gives recall 0 where there is ground truth
+            dt = COCO()
+            dt.dataset = {"images": list(gt.dataset["images"]), "categories": gt.dataset["categories"]}
+            dt.dataset["annotations"] = []
+            dt.createIndex()
+        ev = COCOeval(gt, dt, "segm")
+        ev.params.useCats = 0  # proposals are class-agnostic
+        ev.params.maxDets = max_dets
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    names = [f"AR@{d}" for d in max_dets] + ["AR_s", "AR_m", "AR_l"]
+    return {name: float(v) for name, v in zip(names, ev.stats[6:12])}
+
+
+def evaluate_predictor(
+    predictor: Any,
+    coco_gt_path: Any,
+    image_dir: str | Path,
+    top_n: int = 1000,
+    progress: bool = True,
+    max_images: int | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Run ``predictor`` on every image of a COCO instances file; return ``(metrics, results)``.
+
+    ``max_images``: evaluate only the first N images (by id) -- the ground truth is restricted to them too.
+    ``on_error(file, error)``: called for an image that cannot be loaded or does not match its ground-truth size,
+    which then counts as having no proposals; without it the error propagates.
+    """
+    from tqdm.auto import tqdm
+
+    from ifcn_viz.data.io import ImageLoadError
+
+    gt = _as_coco(coco_gt_path)
+    img_ids = sorted(gt.getImgIds())
+    if max_images is not None:
+        img_ids = img_ids[: int(max_images)]
+        gt = _restrict(gt, set(img_ids))
+    image_dir = Path(image_dir)
+    results: list[dict[str, Any]] = []
+    for img_id in tqdm(img_ids, desc="eval", unit="img", disable=not progress):
+        info = gt.imgs[img_id]
+        path = image_dir / info["file_name"]
+        try:
+            predictor.set_image(path)
+            h, w = predictor.image.shape[:2]
+            if (info.get("height"), info.get("width")) not in ((None, None), (h, w)):
+                raise ImageLoadError(
+                    f"{path} is {w}x{h} but the ground truth says {info.get('width')}x{info.get('height')}"
+                )
+            results += proposals_to_coco_results(predictor.proposals(top_n=top_n), img_id)
+        except (ImageLoadError, OSError) as err:
+            if on_error is None:
+                raise
+            on_error(str(path), err)
+    return evaluate_results(gt, results), results
+
+
+def _restrict(gt: Any, img_ids: set[int]):
+    from pycocotools.coco import COCO
+
+    d = gt.dataset
+    sub = COCO()
+    sub.dataset = {
+        **d,
+        "images": [i for i in d["images"] if i["id"] in img_ids],
+        "annotations": [a for a in d.get("annotations", []) if a["image_id"] in img_ids],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        sub.createIndex()
+    return sub
+
+
+def save_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    from ifcn_viz.checkpoints import atomic_write_json
+
+    atomic_write_json(path, obj)
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def coco_gt_from_masks(
+    masks_per_image: Sequence[np.ndarray], file_names: Sequence[str] | None = None, min_area: int = 1
+) -> dict[str, Any]:
+    """A COCO instances dataset (dict) from ``[N_i, H, W]`` bool masks per image: image ids and ann ids from 1,
+    one category ``{"id": 1, "name": "object"}``, RLE segmentations.  Masks under ``min_area`` pixels are skipped."""
+    from pycocotools import mask as mask_utils
+
+    images, anns = [], []
+    for img_id, masks in enumerate(masks_per_image, start=1):
+        masks = np.asarray(masks, dtype=bool)
+        if masks.ndim != 3:
+            raise ValueError(f"image {img_id}: masks must be [N, H, W], got shape {masks.shape}")
+        h, w = masks.shape[1:]
+        name = file_names[img_id - 1] if file_names is not None else f"{img_id:06d}.png"
+        images.append({"id": img_id, "file_name": name, "height": int(h), "width": int(w)})
+        for mask in masks:
+            area = int(mask.sum())
+            if area < min_area:
+                continue
+            rle = encode_mask(mask)
+            bbox = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": img_id,
+                    "category_id": 1,
+                    "segmentation": rle,
+                    "area": float(area),
+                    "bbox": [float(v) for v in bbox],
+                    "iscrowd": 0,
+                }
+            )
+    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "object"}]}

@@ -1,0 +1,194 @@
+"""`ifcn-viz propose` and `ifcn-viz eval`: segment proposals for images, and their AR on a COCO-format set.
+
+A bad image never stops the run: its one-line reason goes to stderr, the other images are processed and the
+results written, and the command exits with status 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--checkpoint", default="shipped", metavar="NAME|PATH", help="model: 'shipped' or a .safetensors path"
+    )
+    common.add_argument("--nms-iou", type=float, default=None, help="NMS IoU on the masks' tight boxes (paper: 0.8)")
+    common.add_argument("--mask-threshold", type=float, default=None, help="binarise probabilities at this value")
+    common.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    common.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = subparsers.add_parser(
+        "propose",
+        parents=[common],
+        help="segment proposals for images -> COCO results JSON",
+        description="Segment proposals for each IMAGE, written as a COCO results list (image_id = position, from 1).",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-n", type=int, default=100, help="proposals per image (default 100)")
+    p.add_argument("--out", required=True, type=Path, help="results JSON to write")
+    p.add_argument("--viz-dir", type=Path, default=None, help="also write one PNG per image with the proposals drawn")
+    p.add_argument("--viz-top", type=int, default=10, help="proposals drawn per image in --viz-dir (default 10)")
+    p.set_defaults(func=run_propose)
+
+    e = subparsers.add_parser(
+        "eval",
+        parents=[common],
+        help="AR@10/100/1000 of the proposals on a COCO instances file",
+        description="Run the model on every image of a COCO instances file and report average recall "
+        "(pycocotools, segm, useCats=0, maxDets 10/100/1000).",
+    )
+    e.add_argument("--coco-gt", required=True, type=Path, help="COCO instances JSON (ground truth)")
+    e.add_argument("--image-dir", required=True, type=Path, help="folder holding the images' file_name entries")
+    e.add_argument("--top-n", type=int, default=1000, help="proposals per image (default 1000)")
+    e.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
+    e.add_argument("--out", type=Path, default=None, help="write the COCO results JSON here")
+    e.add_argument("--metrics-out", type=Path, default=None, help="write the six metrics as JSON here")
+    e.set_defaults(func=run_eval)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _load_predictor(args: argparse.Namespace):
+    from ifcn_viz.checkpoints import CheckpointError
+    from ifcn_viz.inference.predictor import Predictor
+
+    try:
+        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"ifcn-viz {args.command}: cannot load checkpoint {args.checkpoint}: {_one_line(err)}", file=sys.stderr)
+        return None
+    return predictor
+
+
+def _proposal_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    if args.top_n < 1:
+        raise ValueError(f"--top-n must be >= 1, got {args.top_n}")
+    kw: dict[str, Any] = {"top_n": args.top_n}
+    if args.nms_iou is not None:
+        kw["nms_iou"] = args.nms_iou
+    if args.mask_threshold is not None:
+        kw["mask_threshold"] = args.mask_threshold
+    return kw
+
+
+def run_propose(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ifcn_viz.data.io import ImageLoadError
+    from ifcn_viz.evaluate import proposals_to_coco_results, save_json
+
+    try:
+        kw = _proposal_kwargs(args)
+    except ValueError as err:
+        print(f"ifcn-viz propose: {err}", file=sys.stderr)
+        return 2
+    predictor = _load_predictor(args)
+    if predictor is None:
+        return 2
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for image_id, name in enumerate(tqdm(args.images, desc="propose", unit="img", disable=args.no_progress), 1):
+        try:
+            predictor.set_image(name)
+            props = predictor.proposals(**kw)
+        except (ImageLoadError, OSError) as err:
+            failed += 1
+            tqdm.write(f"ifcn-viz propose: skipped {name}: {_one_line(err)}", file=sys.stderr)
+            continue
+        except ValueError as err:  # bad --nms-iou / --mask-threshold: the same for every image
+            print(f"ifcn-viz propose: {_one_line(err)}", file=sys.stderr)
+            return 2
+        results += proposals_to_coco_results(props, image_id)
+        if args.viz_dir is not None:
+            out = Path(args.viz_dir) / f"{image_id:04d}_{Path(name).stem}.png"
+            save_overlay(predictor.image, props, out, top=args.viz_top)
+    save_json(args.out, results)
+    print(f"wrote {len(results)} proposals for {len(args.images) - failed} image(s) to {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ifcn_viz.evaluate import METRIC_KEYS, evaluate_predictor, save_json
+
+    if not args.coco_gt.is_file():
+        print(f"ifcn-viz eval: ground-truth file not found: {args.coco_gt}", file=sys.stderr)
+        return 2
+    if not args.image_dir.is_dir():
+        print(f"ifcn-viz eval: image folder not found: {args.image_dir}", file=sys.stderr)
+        return 2
+    try:
+        kw = _proposal_kwargs(args)
+    except ValueError as err:
+        print(f"ifcn-viz eval: {err}", file=sys.stderr)
+        return 2
+    predictor = _load_predictor(args)
+    if predictor is None:
+        return 2
+    failures: list[str] = []
+
+    def on_error(path: str, err: Exception) -> None:
+        from tqdm.auto import tqdm
+
+        failures.append(path)
+        tqdm.write(f"ifcn-viz eval: skipped {path} (counted as no proposals): {_one_line(err)}", file=sys.stderr)
+
+    if "nms_iou" in kw or "mask_threshold" in kw:
+        import dataclasses
+
+        extra = {k: v for k, v in kw.items() if k != "top_n"}
+        try:
+            predictor.infer = dataclasses.replace(predictor.infer, **extra)
+        except (TypeError, ValueError) as err:
+            print(f"ifcn-viz eval: {err}", file=sys.stderr)
+            return 2
+    try:
+        metrics, results = evaluate_predictor(
+            predictor,
+            args.coco_gt,
+            args.image_dir,
+            top_n=args.top_n,
+            progress=not args.no_progress,
+            max_images=args.max_images,
+            on_error=on_error,
+        )
+    except ValueError as err:
+        print(f"ifcn-viz eval: {_one_line(err)}", file=sys.stderr)
+        return 2
+    for key in METRIC_KEYS:
+        print(f"{key:8s} {metrics[key]:.4f}")
+    if args.out is not None:
+        save_json(args.out, results)
+    if args.metrics_out is not None:
+        save_json(args.metrics_out, metrics)
+    return 1 if failures else 0
+
+
+def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10, alpha: float = 0.45) -> None:
+    """A PNG of ``image`` with the best ``top`` proposals' masks tinted and boxes outlined (tab10 colours)."""
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
+
+    from ifcn_viz.checkpoints import atomic_write
+
+    canvas = image.astype(np.float32).copy()
+    colours = (np.array(colormaps["tab10"].colors) * 255).astype(np.float32)  # (10, 3)
+    n = min(top, len(proposals))
+    for i in reversed(range(n)):  # best drawn last, on top
+        m = proposals.masks[i]
+        canvas[m] = (1 - alpha) * canvas[m] + alpha * colours[i % 10]
+    im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    for i in range(n):
+        x0, y0, x1, y1 = (float(v) for v in proposals.boxes[i])
+        colour = tuple(int(c) for c in colours[i % 10])
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
+        draw.text((x0 + 3, y0 + 2), f"{i + 1}:{proposals.scores[i]:.2f}", fill=colour)
+    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))

@@ -1,0 +1,303 @@
+"""The Predictor: run the backbone once per image and scale, then answer many cheap questions.
+
+Like segment-anything's predictor: ``set_image`` runs the network once per inference scale and caches the
+score maps and objectness (CPU, float32); ``proposals``, ``window`` and ``provenance`` only read that cache,
+so a click in the app never reruns the backbone.
+
+Multi-scale inference (paper, Sec. 3.3): the image is resized so that its shorter side is each of
+``infer.scales`` (the paper's six, about 119 ... 900 px, are uncertain; the longer side is capped at
+``infer.max_side``), with antialiased bilinear resizing.  A window at a scale with factor f covers
+``m * stride / f`` original pixels: small scales propose large objects, large scales small ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ifcn_viz.config import PRESETS, InferConfig
+from ifcn_viz.inference.postprocess import (
+    nms_with_trace,
+    paste_window_masks,
+    top_k_windows,
+    window_mask_boxes,
+)
+from ifcn_viz.inference.types import Proposals, Provenance, ProvenanceEntry, ScaleMaps, WindowResult
+from ifcn_viz.model.assemble import OUTSIDE_LOGIT, assemble_at, cell_to_map_index
+from ifcn_viz.model.geometry import window_box
+
+
+def default_infer_config(model: nn.Module, card: dict[str, Any] | None = None) -> InferConfig:
+    """The card's ``infer_config``, else its ``preset``'s, else the preset whose model config matches, else defaults."""
+    if card and isinstance(card.get("infer_config"), dict):
+        d = dict(card["infer_config"])
+        if "scales" in d:
+            d["scales"] = tuple(int(s) for s in d["scales"])
+        try:
+            return InferConfig(**d)
+        except TypeError as err:
+            raise ValueError(f"the model card's infer_config is invalid: {err}") from err
+    if card and card.get("preset") in PRESETS:
+        return PRESETS[card["preset"]].infer
+    config = getattr(model, "config", None)
+    for preset in PRESETS.values():
+        if preset.model == config:
+            return preset.infer
+    return InferConfig()
+
+
+def _check_infer(infer: InferConfig) -> None:
+    if not infer.scales or any(not isinstance(s, int) or s < 1 for s in infer.scales):
+        raise ValueError(f"infer.scales must be a non-empty tuple of positive ints, got {infer.scales!r}")
+    if infer.max_side < 1:
+        raise ValueError(f"infer.max_side must be >= 1, got {infer.max_side}")
+
+
+class Predictor:
+    """Segment proposals, windows and provenance for one image at a time (see the module docstring).
+
+    Args:
+        model: an :class:`~ifcn_viz.model.InstanceFCN` (or any module with ``config.k``, ``config.m``,
+            ``stride`` and a forward returning ``score_maps`` ``[1, k*k, H', W']`` and ``objectness``
+            ``[1, 1, H', W']``).
+        infer: inference settings; default: the matching preset's (``tiny`` for a tiny model), else
+            :class:`InferConfig` (the paper's).
+        device: where the backbone runs; default: where the model's parameters already are.  The Predictor
+            never changes the model's train/eval mode for longer than one ``set_image`` call.
+    """
+
+    def __init__(self, model: nn.Module, infer: InferConfig | None = None, device: str | torch.device | None = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module (an InstanceFCN), got {type(model).__name__}")
+        self.model = model
+        self.infer = infer if infer is not None else default_infer_config(model)
+        _check_infer(self.infer)
+        if device is None:
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.k: int = int(model.config.k)
+        self.m: int = int(model.config.m)
+        self.stride: int = int(model.stride)
+        self.fill: float = float(getattr(model.config, "fill_logit", OUTSIDE_LOGIT))
+        self.cell_to_map = cell_to_map_index(self.k, self.m)  # (m, m) long
+        self.image: np.ndarray | None = None
+        self.scales: list[ScaleMaps] = []
+        self.card: dict[str, Any] | None = None  # the model card, when loaded with from_checkpoint
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        name_or_path: str | Path = "shipped",
+        device: str | torch.device | None = None,
+        infer: InferConfig | None = None,
+    ) -> Predictor:
+        """Load a checkpoint (``"shipped"`` or a ``.safetensors`` path) with ``ifcn_viz.checkpoints``."""
+        from ifcn_viz.checkpoints import load_checkpoint
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, card = load_checkpoint(name_or_path, device=device)
+        predictor = cls(model, infer if infer is not None else default_infer_config(model, card), device)
+        predictor.card = card
+        return predictor
+
+    # ------------------------------------------------------------------ set_image
+
+    def scale_size(self, image_hw: tuple[int, int], shorter_side: int) -> tuple[tuple[int, int], float]:
+        """``((h, w), factor)`` of the image resized so its shorter side is ``shorter_side`` (longer side capped)."""
+        h, w = image_hw
+        factor = shorter_side / min(h, w)
+        if max(h, w) * factor > self.infer.max_side:
+            factor = self.infer.max_side / max(h, w)
+        return (max(1, round(h * factor)), max(1, round(w * factor))), factor
+
+    def set_image(self, image: Any) -> None:
+        """Load ``image`` (see :func:`ifcn_viz.data.io.load_image`) and cache the maps at every scale."""
+        from ifcn_viz.data.io import load_image
+
+        rgb = load_image(image)  # (H, W, 3) uint8; raises ImageLoadError with the reason
+        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
+        h, w = rgb.shape[:2]
+        scales: list[ScaleMaps] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for i, shorter in enumerate(self.infer.scales):
+                    (rh, rw), factor = self.scale_size((h, w), shorter)
+                    xi = x if (rh, rw) == (h, w) else F.interpolate(x, (rh, rw), mode="bilinear", antialias=True)
+                    out = self.model(xi.clamp_(0.0, 1.0))
+                    score_maps = out.score_maps[0].float().cpu()  # (k*k, H', W')
+                    objectness = out.objectness[0, 0].float().cpu()  # (H', W')
+                    scales.append(ScaleMaps(i, int(shorter), (rh, rw), factor, int(out.stride), score_maps, objectness))
+        finally:
+            self.model.train(was_training)
+        self.image, self.scales = rgb, scales
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_image(self) -> np.ndarray:
+        if self.image is None:
+            raise RuntimeError("no image set: call predictor.set_image(image) first")
+        return self.image
+
+    def _axis_factors(self, sm: ScaleMaps) -> tuple[float, float]:
+        """(fy, fx): resized / original size per axis (exact for the resize that produced the maps)."""
+        h, w = self._require_image().shape[:2]
+        return sm.resized_hw[0] / h, sm.resized_hw[1] / w
+
+    def _scale(self, scale: int | None) -> ScaleMaps:
+        self._require_image()
+        if scale is None:
+            scale = self.default_scale
+        if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool):
+            raise TypeError(f"scale must be an int index into predictor.scales, got {type(scale).__name__}")
+        if not 0 <= scale < len(self.scales):
+            raise ValueError(f"scale index {scale} is out of range: this predictor has {len(self.scales)} scales")
+        return self.scales[int(scale)]
+
+    @property
+    def default_scale(self) -> int:
+        """The middle scale (index ``len(scales) // 2``): its windows are mid-sized among the scales' windows."""
+        return len(self.infer.scales) // 2
+
+    def window_boxes(self, sm: ScaleMaps, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
+        """``[N, 4]`` float32 extents in original pixels of the windows centred at cells (cy, cx) of scale ``sm``."""
+        fy, fx = self._axis_factors(sm)
+        x0, y0, x1, y1 = window_box(cy.float(), cx.float(), self.m, sm.stride)  # works on tensors too
+        return torch.stack([x0 / fx, y0 / fy, x1 / fx, y1 / fy], -1).float()
+
+    def pixel_to_cell(self, x: float, y: float, sm: ScaleMaps) -> tuple[int, int]:
+        """The feature cell (cy, cx) at scale ``sm`` under original pixel (x, y) (its centre, resized)."""
+        img = self._require_image()
+        h, w = img.shape[:2]
+        if not (isinstance(x, (int, float, np.number)) and isinstance(y, (int, float, np.number))):
+            raise TypeError(f"x and y must be numbers, got {type(x).__name__} and {type(y).__name__}")
+        if not (0 <= x < w and 0 <= y < h):
+            raise ValueError(f"pixel (x={x}, y={y}) is outside the image (width {w}, height {h})")
+        fy, fx = self._axis_factors(sm)
+        hf, wf = sm.feature_hw
+        cy = min(int((math.floor(y) + 0.5) * fy // sm.stride), hf - 1)
+        cx = min(int((math.floor(x) + 0.5) * fx // sm.stride), wf - 1)
+        return cy, cx
+
+    # ------------------------------------------------------------------ queries
+
+    def window(self, x: float, y: float, scale: int | None = None) -> WindowResult:
+        """The m x m window centred at the feature cell under original pixel (x, y); no backbone run."""
+        sm = self._scale(scale)
+        cy, cx = self.pixel_to_cell(x, y, sm)
+        logits = assemble_at(sm.score_maps[None], torch.tensor([[0, cy, cx]]), self.m, self.fill)[0]  # (m, m)
+        box = self.window_boxes(sm, torch.tensor([cy]), torch.tensor([cx]))[0].tolist()
+        return WindowResult(
+            scale_index=sm.index,
+            center=(cy, cx),
+            logits=logits,
+            probs=torch.sigmoid(logits),
+            box=tuple(box),
+            objectness=float(torch.sigmoid(sm.objectness[cy, cx])),
+            cell_to_map=self.cell_to_map.clone(),
+            k=self.k,
+            m=self.m,
+            stride=sm.stride,
+            factor=sm.factor,
+        )
+
+    def provenance(self, x: float, y: float, scale: int | None = None) -> Provenance:
+        """Every window (at one scale) whose m x m extent covers the feature cell under (x, y), and what it reads.
+
+        A window centred at (cy, cx) covers cell (fy, fx) when ``|fy - cy| <= r`` and ``|fx - cx| <= r``; the
+        cell sits at window cell ``(i, j) = (fy - cy + r, fx - cx + r)`` and copies score map
+        ``cell_to_map[i, j]`` there (Sec. 3.1): the same pixel feeds k x k different maps depending on where
+        the window sits.  Centres are restricted to the feature map.
+        """
+        sm = self._scale(scale)
+        fy, fx = self.pixel_to_cell(x, y, sm)
+        r, (hf, wf) = self.m // 2, sm.feature_hw
+        column = sm.score_maps[:, fy, fx].tolist()  # (k*k,) the values at this cell in every map
+        chan = self.cell_to_map.tolist()
+        entries = []
+        for cy in range(max(0, fy - r), min(hf, fy + r + 1)):
+            for cx in range(max(0, fx - r), min(wf, fx + r + 1)):
+                i, j = fy - cy + r, fx - cx + r
+                c = chan[i][j]
+                entries.append(ProvenanceEntry((cy, cx), (i, j), c, column[c]))
+        return Provenance((int(x), int(y)), sm.index, (fy, fx), entries, self.k, self.m)
+
+    def proposals(
+        self,
+        top_n: int | None = None,
+        nms_iou: float | None = None,
+        mask_threshold: float | None = None,
+        scales: Sequence[int] | None = None,
+        pre_nms_top_k: int | None = None,
+        trace_nms: bool = False,
+    ) -> Proposals:
+        """Segment proposals for the current image, best first (paper, Sec. 3.3).
+
+        Every window at every chosen scale (``scales``: indices into ``self.scales``; default all) is scored
+        by sigmoid(objectness); the best ``pre_nms_top_k`` are assembled, their masks' tight boxes found
+        (exactly, without full-resolution pasting), empty masks dropped, NMS on the boxes at ``nms_iou``,
+        and the best ``top_n`` pasted at image resolution and binarised at ``mask_threshold``.
+        With ``trace_nms`` the result's ``nms_trace`` has one :class:`NMSStep` per non-empty candidate, in score
+        order; ``NMSStep.candidate`` / ``suppressed_by`` are ranks in that order, and the kept ones' first
+        ``len(proposals)`` steps are the returned proposals.
+        """
+        img = self._require_image()
+        cfg = self.infer
+        top_n = cfg.top_n if top_n is None else top_n
+        nms_iou = cfg.nms_iou if nms_iou is None else nms_iou
+        thr = cfg.mask_threshold if mask_threshold is None else mask_threshold
+        pre_k = cfg.pre_nms_top_k if pre_nms_top_k is None else pre_nms_top_k
+        for name, v in (("top_n", top_n), ("pre_nms_top_k", pre_k)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        if not 0.0 < thr < 1.0:
+            raise ValueError(f"mask_threshold must be in (0, 1), got {thr}")
+        if not 0.0 < nms_iou <= 1.0:
+            raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
+        chosen = list(range(len(self.scales))) if scales is None else [self._scale(s).index for s in scales]
+        hw = img.shape[:2]
+
+        # 1. score every window at every chosen scale; keep the best pre_k (ranks = score order)
+        scores, s_local, cy, cx = top_k_windows([self.scales[i].objectness for i in chosen], pre_k)
+        s_idx = torch.tensor(chosen, dtype=torch.long)[s_local] if len(chosen) else s_local
+        n = scores.numel()
+        logits = torch.empty(n, self.m, self.m)
+        wboxes = torch.empty(n, 4)
+        for i in chosen:
+            sel = (s_idx == i).nonzero()[:, 0]
+            if sel.numel():
+                sm = self.scales[i]
+                centers = torch.stack([torch.zeros_like(sel), cy[sel], cx[sel]], 1)  # (n_i, 3) (b, y, x)
+                logits[sel] = assemble_at(sm.score_maps[None], centers, self.m, self.fill)  # (n_i, m, m)
+                wboxes[sel] = self.window_boxes(sm, cy[sel], cx[sel])
+        probs = torch.sigmoid(logits)  # (n, m, m)
+
+        # 2. the masks' tight boxes; drop empty masks; NMS on the boxes
+        tight, nonempty = window_mask_boxes(probs, wboxes, hw, thr)
+        cand = nonempty.nonzero()[:, 0]  # candidate ranks, still in score order
+        keep, steps = nms_with_trace(tight[cand], nms_iou, trace=trace_nms, scores=scores[cand])
+        final = cand[keep[:top_n]]
+
+        # 3. paste the survivors at full resolution
+        # (N, H, W) bool; only inside each mask's tight box, which is known exactly already
+        masks, boxes = paste_window_masks(probs[final], wboxes[final], hw, thr, within=tight[final])
+        return Proposals(
+            masks=masks.numpy(),
+            boxes=boxes.numpy(),
+            scores=scores[final].numpy().astype(np.float32),
+            scale_index=s_idx[final].numpy(),
+            centers=torch.stack([cy[final], cx[final]], 1).numpy() if final.numel() else np.zeros((0, 2), np.int64),
+            window_boxes=wboxes[final].numpy(),
+            nms_trace=steps,
+        )
