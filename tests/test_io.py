@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import png_header_only
 from PIL import Image
 
 from ifcn_viz.data.io import MAX_PIXELS, MIN_SIDE, ImageLoadError, load_image
@@ -16,17 +14,6 @@ from ifcn_viz.data.io import MAX_PIXELS, MIN_SIDE, ImageLoadError, load_image
 
 def _rgb(h: int = 40, w: int = 60, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def _png_header_only(path: Path, w: int, h: int) -> None:
-    """A PNG that claims w x h pixels (valid signature and IHDR) with almost no data: a decompression bomb stand-in."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grayscale
-    idat = zlib.compress(b"\x00" * 64)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
 # ---------------------------------------------------------------- good inputs
@@ -192,10 +179,10 @@ def test_too_small(tmp_path):
 
 
 def test_decompression_bomb_refused_before_decoding(tmp_path):
-    _png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    (tmp_path / "bomb.png").write_bytes(png_header_only(20000, 20000))
     _bad(tmp_path / "bomb.png", "400000000", "decompression")  # PIL's own guard fires first at this size
     side = int(MAX_PIXELS**0.5) + 1
-    _png_header_only(tmp_path / "just_over.png", side, side)
+    (tmp_path / "just_over.png").write_bytes(png_header_only(side, side))
     _bad(tmp_path / "just_over.png", f"{side}x{side}", "decompression")  # ours: under PIL's limit
 
 
