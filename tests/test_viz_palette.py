@@ -31,7 +31,9 @@ def test_lut_matches_matplotlib_and_range_ends():
 
 
 def test_symmetric_range_and_errors():
-    assert symmetric_range(np.array([-7.0, 2.0])) == 7.0
+    assert symmetric_range(np.array([-7.0, 2.0])) == 10.0  # rounded up to 1, 2, 5 x 10^n
+    assert symmetric_range(np.array([-1.5, 0.2])) == 2.0
+    assert symmetric_range(np.r_[np.full(999, 3.0), 400.0]) == 5.0  # one outlier does not set the scale
     assert symmetric_range(np.zeros(3)) == 1.0
     with pytest.raises(ValueError, match="vmax must be > vmin"):
         apply_colormap(np.zeros((2, 2)), "viridis", 1.0, 1.0)

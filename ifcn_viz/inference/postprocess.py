@@ -259,7 +259,8 @@ def nms_with_trace(
     sc = scores.float().tolist() if scores is not None else [math.nan] * n
     ious = box_iou(boxes[keep], boxes)  # (n_keep, n)
     earlier = keep[:, None] < torch.arange(n)[None]  # (n_keep, n): the kept one comes before the candidate
-    over = (ious > iou_threshold) & earlier
+    # torchvision's kernel and box_iou round differently: an IoU within float32 noise of the threshold counts
+    over = (ious > iou_threshold - 1e-5) & earlier
     first = torch.where(over.any(0), over.float().argmax(0), -1)  # (n,) index into keep, -1 if none
     kept = torch.zeros(n, dtype=torch.bool)
     kept[keep] = True

@@ -100,14 +100,19 @@ def apply_colormap(values: object, cmap: str, vmin: float, vmax: float) -> np.nd
 
 
 def symmetric_range(values: object, vmax: float | None = None) -> float:
-    """The half-width of a symmetric logit scale: ``vmax`` if given, else max |value| (at least 1)."""
+    """The half-width of a symmetric logit scale: ``vmax`` if given, else the 99th percentile of |value| rounded up
+    to a readable 1, 2 or 5 x 10^n (at least 1), so a few extreme logits do not wash out the rest."""
     if vmax is not None:
         if vmax <= 0:
             raise ValueError(f"vmax must be > 0 for a symmetric logit scale, got {vmax}")
         return float(vmax)
     v = as_numpy(values)
     finite = v[np.isfinite(v)]
-    return max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+    if not finite.size:
+        return 1.0
+    hi = max(1.0, float(np.percentile(np.abs(finite), 99)))
+    exp = 10.0 ** np.floor(np.log10(hi))
+    return float(next(f * exp for f in (1, 2, 5, 10) if f * exp >= hi - 1e-9))
 
 
 def to_rgb_uint8(image: object) -> np.ndarray:
@@ -286,7 +291,7 @@ def colorbar(
     for t in ticks:
         x = margin + (t - vmin) / (vmax - vmin) * (bar_w - 1)
         draw.line((x, 2 + height, x, 5 + height), fill=INK)
-        draw.text((x, 6 + height), f"{t:g}", font=font(10), fill=INK, anchor="ma")
+        draw.text((x, 6 + height), f"{t:.3g}", font=font(10), fill=INK, anchor="ma")
     draw.text((width / 2, 19 + height), label, font=font(11), fill=INK, anchor="ma")
     return np.asarray(img)
 
