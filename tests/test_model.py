@@ -201,3 +201,15 @@ def test_ideal_maps_separate_touching_objects():
         cells = {(y0 // 8 + int(i), x0 // 8 + int(j)) for i, j in zip(ys, xs)}
         truth = {tuple(p) for p in torch.nonzero(ideal.owner == n).tolist()}
         assert cells == truth
+
+
+def test_atomic_writes_have_ordinary_permissions(tmp_path):
+    import os
+
+    model = InstanceFCN(ModelConfig(backbone="tiny", k=3, m=9, head_channels=8, backbone_width=8))
+    path = save_checkpoint(model, tmp_path / "ck")
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (path, path.with_suffix(".json")):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary left behind

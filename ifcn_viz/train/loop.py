@@ -1,0 +1,356 @@
+"""The training loop: CPU, one GPU, or several processes under torchrun (DistributedDataParallel).
+
+One step (paper, Sec. 4): one forward pass over a batch of images -> score maps + objectness; sample 256
+windows per image (:mod:`ifcn_viz.train.targets`); assemble masks only at the sampled positives; logistic losses
+(:mod:`ifcn_viz.train.loss`); one optimiser step.  Everything random is a pure function of ``(seed, step,
+rank)``, so ``--resume`` after a crash (even SIGKILL) continues bit-for-bit like an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ifcn_viz.checkpoints import atomic_write, save_checkpoint
+from ifcn_viz.config import get_preset
+from ifcn_viz.data.transforms import JointTransform, pad_collate
+from ifcn_viz.train import distributed as D
+from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
+from ifcn_viz.train.loss import instance_fcn_loss
+from ifcn_viz.train.recipe import TrainConfig, lr_at
+from ifcn_viz.train.state import STATE_NAME, check_resumable, load_train_state, save_train_state
+from ifcn_viz.train.targets import WindowRule, sample_windows
+
+
+class TrainResult(NamedTuple):
+    model: nn.Module
+    step: int
+    metrics: dict[str, float]
+    checkpoint: Path | None
+    wall_time_s: float
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 on CPUs and on GPUs that support it, fp16 (with a GradScaler) on older GPUs."""
+    if amp == "none":
+        return None
+    if amp == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if device.type == "cpu" else None
+    if amp == "fp16" and device.type == "cpu":
+        raise ValueError("--amp fp16 needs a GPU; on a CPU use --amp bf16 or none")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def build_train_model(cfg: TrainConfig) -> nn.Module:
+    """The preset's model (with ``k`` / backbone weights overridden); seeded by ``cfg.seed`` alone."""
+    preset = get_preset(cfg.preset)
+    mcfg = preset.model
+    overrides: dict[str, Any] = {}
+    if cfg.k is not None:
+        overrides["k"] = cfg.k
+    if cfg.backbone_weights is not None:
+        overrides["backbone_weights"] = cfg.backbone_weights
+    mcfg = dataclasses.replace(mcfg, **overrides)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        if cfg.head == "fc":
+            from ifcn_viz.model.fc_baseline import FCBaselineModel
+
+            return FCBaselineModel(mcfg)
+        from ifcn_viz.model.instance_fcn import InstanceFCN
+
+        return InstanceFCN(mcfg)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_string(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    cores = os.cpu_count()
+    return f"{world} process(es) on CPU ({cpu_name()}, {cores} cores, {torch.get_num_threads()} torch threads)"
+
+
+def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]  # biases and BN: no weight decay (ours)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+class _Logger:
+    """JSONL metrics (+ optional TensorBoard), rank 0 only."""
+
+    def __init__(self, out: Path, tensorboard: bool, enabled: bool) -> None:
+        self.enabled, self.path, self.tb = enabled, out / "metrics.jsonl", None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as err:
+                raise RuntimeError(
+                    "--tensorboard needs the tensorboard package: pip install 'ifcn_viz[tensorboard]' "
+                    "(or pip install tensorboard)"
+                ) from err
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for key, val in record.items():
+                if key != "step" and isinstance(val, (int, float)):
+                    self.tb.add_scalar(key, val, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def evaluate_model(model: nn.Module, cfg: TrainConfig, out: Path, top_n: int = 100) -> dict[str, float]:
+    """AR on a held-out synthetic set (seeds disjoint from training), with the project's Predictor + COCOeval."""
+    from ifcn_viz.data.commands import write_synthetic_coco
+    from ifcn_viz.evaluate import evaluate_predictor
+    from ifcn_viz.inference.predictor import Predictor
+
+    val_dir = out / f"val-{cfg.eval_seed}-{cfg.eval_images}x{cfg.image_size}"
+    if not (val_dir / "instances.json").is_file():
+        write_synthetic_coco(val_dir, cfg.eval_images, seed=cfg.eval_seed, size=(cfg.image_size, cfg.image_size))
+    was_training = model.training
+    try:
+        # the fc baseline presents its windows as k = m "score maps" (ifcn_viz.model.fc_baseline): same Predictor
+        predictor = Predictor(model, infer=get_preset(cfg.preset).infer, device=next(model.parameters()).device)
+        metrics, _ = evaluate_predictor(
+            predictor, str(val_dir / "instances.json"), str(val_dir / "images"), top_n=top_n, progress=False
+        )
+    finally:
+        model.train(was_training)
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def train(
+    cfg: TrainConfig, command: str | None = None, resume: bool = False, stop_at: int | None = None
+) -> TrainResult:
+    """Run (or, with ``resume``, continue) a training run into ``cfg.out``; returns the trained (unwrapped) model.
+
+    ``stop_at`` ends the run early after that step (with a checkpoint), as an interruption would; the schedule
+    still follows ``cfg.iters``, so ``resume`` later continues exactly.
+    """
+    info = D.setup_distributed(cfg.device)
+    dev, out = info.device, Path(cfg.out)
+    t_start = time.perf_counter()
+    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    try:
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+        model = build_train_model(cfg).to(dev, memory_format=torch.channels_last)
+        optimizer = _make_optimizer(cfg, model)
+        amp_dtype = resolve_amp(cfg.amp, dev)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        step, bad_steps, elapsed_before, metrics = 0, 0, 0.0, {}
+        state_path = out / STATE_NAME
+        if resume:
+            state = load_train_state(state_path)
+            check_resumable(state["config"], cfg.to_dict())
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if "scaler" in state and state["scaler"]:
+                scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            step, bad_steps = int(state["step"]), int(state.get("bad_steps", 0))
+            elapsed_before = float(state.get("wall_time_s", 0.0))
+            if info.is_main:
+                _truncate_log(out / "metrics.jsonl", step)
+        elif info.is_main:
+            (out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
+        train_model: nn.Module = model
+        if info.enabled:
+            ids = [dev.index] if dev.type == "cuda" else None
+            train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        model.train()
+
+        base = build_dataset(cfg)
+        transform = JointTransform(cfg.short_sides)
+        sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed, info.rank, info.world_size, start_step=step)
+        loader = torch.utils.data.DataLoader(
+            Augmented(base, transform),
+            batch_sampler=sampler,
+            collate_fn=pad_collate,
+            num_workers=cfg.num_workers,
+            pin_memory=dev.type == "cuda",
+        )
+        rule = WindowRule(windows_per_image=cfg.windows_per_image)
+        logger = _Logger(out, cfg.tensorboard, info.is_main)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.iters, initial=step, disable=not (info.is_main and cfg.progress), dynamic_ncols=True)
+        m = model.config.m
+        fill = model.config.fill_logit
+        ckpt_path: Path | None = None
+        data_iter = iter(loader)
+        t_last, imgs_since = time.perf_counter(), 0
+        end = cfg.iters if stop_at is None else min(cfg.iters, stop_at)
+        while step < end:
+            images, masks_list, sizes = next(data_iter)
+            lr = lr_at(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images = images.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            masks_list = [mk.to(dev, non_blocking=True) for mk in masks_list]
+            autocast = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+            with autocast:
+                output = train_model(images)
+            gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, info.rank, 7))
+            targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
+            terms = instance_fcn_loss(
+                output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
+            )
+            optimizer.zero_grad(set_to_none=True)
+            if not D.all_true(bool(torch.isfinite(terms.total)), info):
+                bad_steps += 1
+                warnings.warn(
+                    f"step {step}: non-finite loss ({terms.total.item()}); skipped ({bad_steps}/{cfg.max_bad_steps})",
+                    stacklevel=1,
+                )
+                if bad_steps >= cfg.max_bad_steps:
+                    raise FloatingPointError(
+                        f"stopped: {bad_steps} steps with a non-finite loss (--max-bad-steps {cfg.max_bad_steps})"
+                    )
+                step += 1
+                continue
+            scaler.scale(terms.total).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            imgs_since += images.shape[0] * info.world_size
+            if step % cfg.log_every == 0 or step == cfg.iters:
+                now = time.perf_counter()
+                ips = imgs_since / max(now - t_last, 1e-9)
+                t_last, imgs_since = now, 0
+                rec = {"step": step, "loss": float(terms.total.detach()), "loss_objectness": float(terms.objectness),
+                       "loss_mask": float(terms.mask), "lr": lr, "images_per_s": ips,
+                       "positives": len(targets.pos_centers), "windows": len(targets.centers)}  # fmt: skip
+                logger.log(rec)
+                bar.set_postfix(loss=f"{rec['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
+            bar.update(1)
+            is_last = step == end
+            if (
+                info.is_main
+                and cfg.eval_images > 0
+                and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters)
+            ):
+                metrics = evaluate_model(model, cfg, out)
+                logger.log({"step": step, **{f"eval/{k}": v for k, v in metrics.items()}})
+                bar.write(
+                    f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.startswith("AR"))
+                )
+            if info.is_main and (step % cfg.ckpt_every == 0 or is_last):
+                wall = elapsed_before + time.perf_counter() - t_start
+                ckpt_path = _write_checkpoint(
+                    model, optimizer, scaler, cfg, step, bad_steps, wall, metrics, command, info, out
+                )
+        bar.close()
+        logger.close()
+        D.barrier(info)
+        return TrainResult(model, step, metrics, ckpt_path, elapsed_before + time.perf_counter() - t_start)
+    finally:
+        D.cleanup(info)
+
+
+def _write_checkpoint(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    cfg: TrainConfig,
+    step: int,
+    bad_steps: int,
+    wall: float,
+    metrics: dict[str, float],
+    command: str,
+    info: D.DistInfo,
+    out: Path,
+) -> Path:
+    """Publish ``checkpoint.safetensors`` + card, then the resumable ``train_state.pt`` (both atomic)."""
+    preset = get_preset(cfg.preset)
+    card = {
+        "preset": cfg.preset,
+        "head": cfg.head,
+        "k": model.config.k,
+        "m": model.config.m,
+        "stride": model.stride,
+        "data": _data_description(cfg),
+        "seed": cfg.seed,
+        "command": command,
+        "hardware": hardware_string(info.device, info.world_size),
+        "amp": str(resolve_amp(cfg.amp, info.device)).replace("torch.", ""),
+        "step": step,
+        "iters": cfg.iters,
+        "wall_time_s": round(wall, 1),
+        "metrics": metrics,
+        "infer_config": dataclasses.asdict(preset.infer),
+        "train_config": cfg.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    path = save_checkpoint(model, out / "checkpoint.safetensors", card)
+    state = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+        "step": step,
+        "bad_steps": bad_steps,
+        "wall_time_s": wall,
+        "rng": {"torch": torch.get_rng_state()},
+        "config": cfg.to_dict(),
+    }
+    save_train_state(out / STATE_NAME, state)
+    return path
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (the run died before its next checkpoint)."""
+    if path.is_file():
+        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in keep)))
+
+
+def _data_description(cfg: TrainConfig) -> dict[str, Any]:
+    if cfg.dataset == "synthetic":
+        return {"dataset": "synthetic", "scenes": cfg.train_scenes, "scene_seeds": f"({cfg.seed}, i)",
+                "image_size": cfg.image_size, "short_sides": list(cfg.short_sides),
+                "eval": {"images": cfg.eval_images, "scene_seeds": f"({cfg.eval_seed}, i)"}}  # fmt: skip
+    if cfg.dataset == "coco":
+        return {
+            "dataset": "coco",
+            "annotations": cfg.coco_ann,
+            "images": cfg.image_dir,
+            "short_sides": list(cfg.short_sides),
+        }
+    return {"dataset": "voc", "root": cfg.voc_root, "split": cfg.voc_split, "short_sides": list(cfg.short_sides)}

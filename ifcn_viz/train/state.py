@@ -1,0 +1,48 @@
+"""The resumable training state: one file, written atomically, holding only tensors and plain Python values.
+
+``train_state.pt`` = {model, optimizer, scaler, step, rng, config, bad_steps}; written with ``torch.save`` of
+plain containers and read back with ``torch.load(weights_only=True)``, which never runs code.  The weights are
+also published as ``checkpoint.safetensors`` + card (:func:`ifcn_viz.checkpoints.save_checkpoint`); resuming
+needs only ``train_state.pt``, so the two files can never disagree about the step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ifcn_viz.checkpoints import CheckpointError, atomic_write
+
+STATE_NAME = "train_state.pt"
+# Settings a resumed run must share with the run it continues (they fix the schedule and the data order).
+RESUME_KEYS = ("preset", "dataset", "iters", "batch_size", "optimizer", "lr", "schedule", "warmup", "step_at",
+               "seed", "k", "head", "image_size", "train_scenes", "short_sides", "windows_per_image")  # fmt: skip
+
+
+def save_train_state(path: str | Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_train_state(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: {path} not found (was the run started with this --out?)")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable training state (torch.load weights_only=True): {err}") from err
+    if not isinstance(state, dict) or not {"model", "optimizer", "step", "config"} <= set(state):
+        raise CheckpointError(f"{path} lacks model/optimizer/step/config entries")
+    return state
+
+
+def check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    diffs = [
+        f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}" for k in RESUME_KEYS if saved.get(k) != current.get(k)
+    ]
+    if diffs:
+        raise ValueError(
+            "--resume needs the same training settings as the interrupted run; differs in " + "; ".join(diffs)
+        )

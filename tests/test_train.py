@@ -1,0 +1,175 @@
+"""The training loop: learning on a fixed batch, checkpoints, exact --resume (also after SIGKILL), NaN guard, bf16."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from ifcn_viz.checkpoints import load_checkpoint
+from ifcn_viz.data.synthetic import SyntheticDataset
+from ifcn_viz.data.transforms import pad_collate
+from ifcn_viz.train import loop as loop_mod
+from ifcn_viz.train.loop import build_train_model, train
+from ifcn_viz.train.loss import LossTerms, instance_fcn_loss
+from ifcn_viz.train.recipe import TrainConfig, lr_at
+from ifcn_viz.train.state import STATE_NAME, load_train_state
+from ifcn_viz.train.targets import WindowRule, sample_windows
+
+
+def small_cfg(out: Path, **kw) -> TrainConfig:
+    base = dict(preset="tiny", out=str(out), iters=4, batch_size=2, image_size=96, short_sides=(88, 96),
+                train_scenes=16, windows_per_image=64, eval_images=0, ckpt_every=2, progress=False, amp="none",
+                warmup=1, lr=2e-3, log_every=1)  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_a_few_iterations_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    cfg = small_cfg(Path("unused"))
+    model = build_train_model(cfg).train()
+    ds = SyntheticDataset(2, seed=4, size=(128, 128))
+    images, masks, sizes = pad_collate([(img.float() / 255, mk) for img, mk in (ds[0], ds[1])])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    rule = WindowRule(windows_per_image=64)
+    losses = []
+    for it in range(12):
+        out = model(images)
+        t = sample_windows(
+            masks, tuple(out.score_maps.shape[-2:]), 21, 8, rule, torch.Generator().manual_seed(it), sizes
+        )
+        loss = instance_fcn_loss(out.score_maps, out.objectness, t, 21).total
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_checkpoint_round_trip_and_card(tmp_path):
+    res = train(small_cfg(tmp_path / "run", iters=2), command="ifcn-viz train --test")
+    model, card = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    for key, val in res.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], val.cpu()), key
+    assert card["preset"] == "tiny" and card["k"] == 5 and card["m"] == 21 and card["stride"] == 8
+    assert card["seed"] == 0 and card["step"] == 2 and card["command"] == "ifcn-viz train --test"
+    assert card["infer_config"]["scales"] and card["data"]["dataset"] == "synthetic"
+    state = torch.load(tmp_path / "run" / STATE_NAME, weights_only=True)  # plain tensors and containers only
+    assert state["step"] == 2
+
+
+def test_resume_continues_step_count_schedule_and_data_exactly(tmp_path):
+    straight = train(small_cfg(tmp_path / "a"))
+    train(small_cfg(tmp_path / "b"), stop_at=2)
+    assert load_train_state(tmp_path / "b" / STATE_NAME)["step"] == 2
+    resumed = train(small_cfg(tmp_path / "b"), resume=True)
+    assert resumed.step == straight.step == 4
+    a, b = params(straight.model), params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the uninterrupted one"
+    recs = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    ref = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2, 3, 4]
+    assert [r["lr"] for r in recs] == [r["lr"] for r in ref] == [lr_at(small_cfg(tmp_path), s) for s in range(4)]
+    assert [r["loss"] for r in recs] == [r["loss"] for r in ref]
+
+
+def test_resume_refuses_different_settings(tmp_path):
+    train(small_cfg(tmp_path / "c", iters=2))
+    with pytest.raises(ValueError, match="iters"):
+        train(small_cfg(tmp_path / "c", iters=6), resume=True)
+
+
+def test_non_finite_losses_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
+    def nan_loss(*args, **kwargs):
+        terms = instance_fcn_loss(*args, **kwargs)
+        return LossTerms(terms.total * float("nan"), terms.objectness, terms.mask)
+
+    monkeypatch.setattr(loop_mod, "instance_fcn_loss", nan_loss)
+    before = params(build_train_model(small_cfg(tmp_path)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError, match="non-finite"):
+            train(small_cfg(tmp_path / "nan", iters=10, max_bad_steps=3))
+    assert sum("non-finite loss" in str(w.message) for w in caught) == 3
+    assert before  # the model was built; the stop comes before any checkpoint
+    assert not (tmp_path / "nan" / STATE_NAME).exists()
+
+
+def test_bf16_autocast_training_runs_with_finite_losses(tmp_path):
+    res = train(small_cfg(tmp_path / "bf16", iters=3, amp="bf16"))
+    recs = [json.loads(line) for line in (tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()]
+    assert res.step == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in recs)
+    assert json.loads((tmp_path / "bf16" / "checkpoint.json").read_text())["amp"] == "bfloat16"
+
+
+_CHILD = """
+import sys, time
+from ifcn_viz.train import loop
+from ifcn_viz.train.recipe import TrainConfig
+cfg = TrainConfig.from_dict({cfg!r})
+orig = loop.instance_fcn_loss
+def slow(*a, **k):
+    time.sleep(0.3)  # widen the window in which the parent kills us
+    return orig(*a, **k)
+loop.instance_fcn_loss = slow
+loop.train(cfg)
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    cfg = small_cfg(tmp_path / "killed", iters=8, ckpt_every=1)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD.format(cfg=cfg.to_dict())])  # same thread count as us
+    state = tmp_path / "killed" / STATE_NAME
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if state.exists() and load_train_state(state)["step"] >= 3:
+                break
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    killed_at = load_train_state(state)["step"]
+    assert 3 <= killed_at < 8, f"the child should be killed mid-run, it reached step {killed_at}"
+    resumed = train(cfg, resume=True)
+    straight = train(small_cfg(tmp_path / "straight", iters=8, ckpt_every=1))
+    a, b = params(straight.model), params(resumed.model)
+    assert resumed.step == 8 and all(torch.equal(a[k], b[k]) for k in a)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, 9)), "lines logged after the last checkpoint are dropped on resume"
+
+
+def test_fc_baseline_windows_are_reproduced_by_the_assembler_with_k_equal_m():
+    from ifcn_viz.config import get_preset
+    from ifcn_viz.model.assemble import assemble_at
+    from ifcn_viz.model.fc_baseline import FCBaselineModel
+    from ifcn_viz.train.ablation import mask_head_parameters
+
+    torch.manual_seed(0)
+    model = FCBaselineModel(get_preset("tiny").model).eval()
+    out = model(torch.rand(1, 3, 96, 128))
+    assert model.config.k == model.config.m == 21 and out.score_maps.shape == (1, 441, 12, 16)
+    per_window = model.mask_head(out.features)  # (1, m*m, H', W'): window (y, x)'s 21 x 21 logits
+    centers = torch.tensor([[0, 5, 7], [0, 0, 0], [0, 11, 15]])
+    got = assemble_at(out.score_maps, centers, 21)
+    for n, (_, y, x) in enumerate(centers.tolist()):
+        rows, cols = torch.arange(21) - 10 + y, torch.arange(21) - 10 + x
+        inside = ((rows >= 0) & (rows < 12))[:, None] & ((cols >= 0) & (cols < 16))[None, :]
+        assert torch.allclose(got[n][inside], per_window[0, :, y, x].view(21, 21)[inside])
+        assert (got[n][~inside] == -20).all()
+    ifcn = build_train_model(small_cfg(Path("unused")))
+    assert mask_head_parameters(model) > 30 * mask_head_parameters(ifcn)
