@@ -11,6 +11,7 @@ from PIL import Image  # noqa: E402
 
 from ifcn_viz.viz import commands, score_map_mosaic  # noqa: E402
 from ifcn_viz.viz.figures import plot_heatmap, plot_loss_curve, plot_score_maps  # noqa: E402
+from ifcn_viz.viz.palette import symmetric_range  # noqa: E402
 
 
 def test_plot_helpers_draw_on_the_given_ax():
@@ -21,7 +22,7 @@ def test_plot_helpers_draw_on_the_given_ax():
     assert np.array_equal(np.asarray(shown), score_map_mosaic(maps, cell_px=4))  # the very same picture
     plot_heatmap(axes[1], maps[0], kind="logit")
     lo, hi = axes[1].images[0].get_clim()
-    assert lo == -hi and hi == pytest.approx(float(maps[0].abs().max()))  # symmetric logit scale
+    assert lo == -hi and hi == symmetric_range(maps[0])  # the same symmetric logit scale as the pure view
     assert len(fig.axes) == 4  # the colour bar got its own axes
     plot_loss_curve(axes[2], [1, 2, 3], {"total": [3.0, 2.0, 1.0]})
     assert axes[2].get_yscale() == "log" and len(axes[2].lines) == 1
