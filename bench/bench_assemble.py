@@ -121,13 +121,20 @@ def main() -> None:
         print(f"{name:40s} {t * 1e3:10.2f}")
     if "speedup_vs_reference" in results:
         print(f"speed-up over the reference loop: {results['speedup_vs_reference']:.0f}x (goal >= 100x)")
-    print(f"dense / copy: {results['ratio_to_copy']:.2f}x (goal <= 3x); contiguous: {results['ratio_contiguous_to_copy']:.2f}x")
+    print(
+        f"dense / copy: {results['ratio_to_copy']:.2f}x (goal <= 3x); "
+        f"contiguous: {results['ratio_contiguous_to_copy']:.2f}x"
+    )
     print(
         f"peak extra memory on [1, 25, 128, 128]: dense {results['peak_extra_mib_dense_128']:.1f} MiB, "
         f"chunked (4 rows) {results['peak_extra_mib_chunked_128']:.1f} MiB"
     )
 
-    results["machine"] = {"platform": platform.platform(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "vgg16"  # (paper) vgg16 | resnet18 | resnet50 | tiny
@@ -21,7 +20,9 @@ class ModelConfig:
     head_channels: int = 512  # (paper) width of both branches' hidden conv
     backbone_width: int = 32  # (ours) only for the tiny backbone
     backbone_weights: str | None = None  # None (random) | "imagenet" | a local file path
-    fill_logit: float = -20.0  # (ours) window cells outside the map: sigmoid(-20) ~ 2e-9, "not object" (= OUTSIDE_LOGIT)
+    fill_logit: float = (
+        -20.0
+    )  # (ours) window cells outside the map: sigmoid(-20) ~ 2e-9, "not object" (= OUTSIDE_LOGIT)
 
     def __post_init__(self) -> None:
         from ifcn_viz.model.assemble import _check_km

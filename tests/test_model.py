@@ -134,7 +134,9 @@ def test_backbone_weights_from_a_local_file(tmp_path):
     ref = torchvision.models.resnet18(weights=None)
     torch.save(ref.state_dict(), tmp_path / "r18.pth")
     bb = build_backbone("resnet18", weights=str(tmp_path / "r18.pth"))
-    assert torch.equal(bb.stem[0].weight, ref.conv1.weight) and torch.equal(bb.layer4[1].conv2.weight, ref.layer4[1].conv2.weight)
+    assert torch.equal(bb.stem[0].weight, ref.conv1.weight) and torch.equal(
+        bb.layer4[1].conv2.weight, ref.layer4[1].conv2.weight
+    )
     vgg = torchvision.models.vgg16(weights=None)
     torch.save(vgg.state_dict(), tmp_path / "vgg.pth")
     bb = build_backbone("vgg16", weights=str(tmp_path / "vgg.pth"))

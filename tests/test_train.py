@@ -163,7 +163,7 @@ def test_fc_baseline_windows_are_reproduced_by_the_assembler_with_k_equal_m():
     model = FCBaselineModel(get_preset("tiny").model).eval()
     out = model(torch.rand(1, 3, 96, 128))
     assert model.config.k == model.config.m == 21 and out.score_maps.shape == (1, 441, 12, 16)
-    per_window = model.mask_head(out.features)  # (1, m*m, H', W'): window (y, x)'s 21 x 21 logits
+    per_window = model.instance.head(out.features)  # (1, m*m, H', W'): window (y, x)'s 21 x 21 logits
     centers = torch.tensor([[0, 5, 7], [0, 0, 0], [0, 11, 15]])
     got = assemble_at(out.score_maps, centers, 21)
     for n, (_, y, x) in enumerate(centers.tolist()):

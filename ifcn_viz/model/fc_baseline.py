@@ -25,9 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ifcn_viz.config import ModelConfig
-from ifcn_viz.model.backbones import build_backbone
-from ifcn_viz.model.heads import ObjectnessBranch
-from ifcn_viz.model.instance_fcn import IMAGENET_MEAN, IMAGENET_STD, InstanceFCNOutput, check_images
+from ifcn_viz.model.instance_fcn import InstanceFCN
 
 GRID, STEP = 7, 3  # 7 x 7 samples, 3 cells apart: 21 cells
 
@@ -77,36 +75,31 @@ def window_to_position_maps(window_logits: Tensor, m: int, fill: float) -> Tenso
     return padded[:, chan[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, m*m, H', W')
 
 
-class FCBaselineModel(nn.Module):
-    """The ``tiny`` (or any) backbone + objectness branch + :class:`FCMaskHead`; ``config.k == m``."""
+class FCPositionBranch(nn.Module):
+    """:class:`FCMaskHead` followed by :func:`window_to_position_maps`: features -> m^2 "score maps" (k = m)."""
 
-    def __init__(self, config: ModelConfig, reduce: int = 32, hidden: int = 512) -> None:
+    def __init__(self, in_channels: int, m: int, fill: float, reduce: int = 32, hidden: int = 512) -> None:
         super().__init__()
-        self.config = dataclasses.replace(config, k=config.m)
-        self.backbone = build_backbone(
-            config.backbone, config.output_stride, config.backbone_weights, config.backbone_width
-        )
-        c = self.backbone.out_channels
-        self.mask_head = FCMaskHead(c, config.m, reduce, hidden)
-        self.objectness = ObjectnessBranch(c, config.head_channels)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.head = FCMaskHead(in_channels, m, reduce, hidden)
+        self.m, self.fill = m, fill
 
-    @property
-    def k(self) -> int:
-        return self.config.k
+    def forward(self, feats: Tensor) -> Tensor:
+        return window_to_position_maps(self.head(feats), self.m, self.fill)  # (B, m*m, H', W')
 
-    @property
-    def m(self) -> int:
-        return self.config.m
 
-    @property
-    def stride(self) -> int:
-        return self.backbone.stride
+class FCBaselineModel(InstanceFCN):
+    """InstanceFCN with its instance branch replaced by the sliding fc head (``config.k`` becomes m).
 
-    def forward(self, images: Tensor) -> InstanceFCNOutput:
-        check_images(images)
-        x = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
-        feats = self.backbone(x)  # (B, C, H', W')
-        maps = window_to_position_maps(self.mask_head(feats), self.m, self.config.fill_logit)  # (B, m*m, H', W')
-        return InstanceFCNOutput(maps, self.objectness(feats), feats, self.stride)
+    Backbone, objectness branch, normalisation and output are InstanceFCN's; only the mask predictor differs.
+    """
+
+    REDUCE, HIDDEN = 32, 512
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(dataclasses.replace(config, k=config.m))
+
+    def build_instance_branch(self, in_channels: int, config: ModelConfig) -> nn.Module:
+        return FCPositionBranch(in_channels, config.m, config.fill_logit, self.REDUCE, self.HIDDEN)
+
+    def fc_parameters(self) -> int:
+        return self.instance.head.fc_parameters()

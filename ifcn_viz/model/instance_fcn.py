@@ -48,10 +48,14 @@ class InstanceFCN(nn.Module):
             config.backbone, config.output_stride, config.backbone_weights, config.backbone_width
         )
         c = self.backbone.out_channels
-        self.instance = InstanceBranch(c, config.k, config.head_channels)
+        self.instance = self.build_instance_branch(c, config)
         self.objectness = ObjectnessBranch(c, config.head_channels)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def build_instance_branch(self, in_channels: int, config: ModelConfig) -> nn.Module:
+        """The module mapping features to the k^2 score maps (the DeepMask-style baseline overrides it)."""
+        return InstanceBranch(in_channels, config.k, config.head_channels)
 
     @property
     def k(self) -> int:
@@ -83,7 +87,7 @@ class InstanceFCN(nn.Module):
 
 
 def build_model(config: ModelConfig | str | None = None) -> InstanceFCN:
-    """Build an :class:`InstanceFCN` from a :class:`ModelConfig` or a preset name (``paper``, ``resnet50``, ``tiny``)."""
+    """Build an :class:`InstanceFCN` from a :class:`ModelConfig` or a preset name (paper, resnet50, tiny)."""
     if isinstance(config, str):
         from ifcn_viz.config import get_preset
 

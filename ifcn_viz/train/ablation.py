@@ -27,8 +27,8 @@ VARIANTS: tuple[tuple[str, dict], ...] = (
 
 def mask_head_parameters(model: torch.nn.Module) -> int:
     """The layer the paper compares: InstanceFCN's last (k^2-output) conv, or the fc head's two fc layers."""
-    if hasattr(model, "mask_head"):
-        return model.mask_head.fc_parameters()
+    if hasattr(model, "fc_parameters"):
+        return model.fc_parameters()
     return sum(p.numel() for p in model.instance.score.parameters())
 
 
