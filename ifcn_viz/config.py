@@ -20,9 +20,8 @@ class ModelConfig:
     head_channels: int = 512  # (paper) width of both branches' hidden conv
     backbone_width: int = 32  # (ours) only for the tiny backbone
     backbone_weights: str | None = None  # None (random) | "imagenet" | a local file path
-    fill_logit: float = (
-        -20.0
-    )  # (ours) window cells outside the map: sigmoid(-20) ~ 2e-9, "not object" (= OUTSIDE_LOGIT)
+    # (ours) window cells outside the map: sigmoid(-20) ~ 2e-9, "not object" (= assemble.OUTSIDE_LOGIT)
+    fill_logit: float = -20.0
 
     def __post_init__(self) -> None:
         from ifcn_viz.model.assemble import _check_km
