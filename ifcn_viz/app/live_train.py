@@ -2,10 +2,10 @@
 
 ``ifcn_viz.train.loop.train`` runs a whole run to completion (checkpoints, logs, resume); the page instead needs
 to show the loss and the emerging score maps *while* training, and to stop when the user presses Stop (Gradio
-cancels a generator between two ``yield``s).  So this module drives the same public pieces step by step --
-``build_train_model``, the synthetic dataset and its batch sampler, ``sample_windows`` (256 windows per image,
-1:1 positives:negatives; paper, Sec. 4) and ``instance_fcn_loss`` -- with the same learning-rate schedule, on
-the CPU, without writing anything to disk.
+cancels a generator between two ``yield``s).  So this module drives the loop's own
+pieces step by step -- ``build_train_model``, ``make_loader``, ``make_optimizer`` and ``train_step`` (256
+windows per image, 1:1 positives:negatives; paper, Sec. 4) -- with the same schedule, on the CPU, in fp32,
+without writing anything to disk.
 """
 
 from __future__ import annotations
@@ -57,47 +57,23 @@ def live_training(iters: int, seed: int = 0, every: int = 5) -> Iterator[TrainTi
     (and after the last).  Deterministic for a given ``seed``; stopping early is just not asking for more."""
     import time
 
-    from ifcn_viz.data.transforms import JointTransform, pad_collate
-    from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
-    from ifcn_viz.train.loop import build_train_model
-    from ifcn_viz.train.loss import instance_fcn_loss
-    from ifcn_viz.train.recipe import lr_at
-    from ifcn_viz.train.targets import WindowRule, sample_windows
+    from ifcn_viz.train.loop import build_train_model, make_loader, make_optimizer, train_step
+    from ifcn_viz.train.targets import WindowRule
 
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     cfg = live_config(iters, seed)
     model = build_train_model(cfg)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and BN: no weight decay (as the loop)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    base = build_dataset(cfg)
-    sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed)
-    loader = torch.utils.data.DataLoader(
-        Augmented(base, JointTransform(cfg.short_sides)), batch_sampler=sampler, collate_fn=pad_collate, num_workers=0
-    )
+    optimizer = make_optimizer(cfg, model)
     rule = WindowRule(windows_per_image=cfg.windows_per_image)
-    m, fill = model.config.m, model.config.fill_logit
+    device = torch.device("cpu")
     losses: list[tuple[int, float, float, float]] = []
     t0 = time.perf_counter()
     model.train()
-    data = iter(loader)
+    data = iter(make_loader(cfg))
     for step in range(cfg.iters):
-        images, masks_list, sizes = next(data)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(cfg, step)
-        output = model(images)
-        gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, 0, 7))
-        targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
-        terms = instance_fcn_loss(
-            output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
-        )
-        optimizer.zero_grad(set_to_none=True)
-        if torch.isfinite(terms.total):
-            terms.total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+        # the same step as `ifcn-viz train` (a NaN/inf loss skips the update), on the CPU in fp32
+        terms = train_step(model, model, optimizer, next(data), cfg, step, rule, device).terms
         losses.append((step + 1, *(float(t.detach()) for t in (terms.total, terms.objectness, terms.mask))))
         if (step + 1) % every == 0 or step + 1 == cfg.iters:
             snapshot = copy.deepcopy(model).eval()

@@ -93,13 +93,87 @@ def hardware_string(device: torch.device, world: int) -> str:
     return f"{world} process(es) on CPU ({cpu_name()}, {cores} cores, {torch.get_num_threads()} torch threads)"
 
 
-def _make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]  # biases and BN: no weight decay (ours)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def make_loader(cfg: TrainConfig, rank: int = 0, world_size: int = 1, start_step: int = 0, pin: bool = False):
+    """The training batches: ``(images, masks_list, sizes)`` in the order fixed by ``(seed, step, rank)``."""
+    base = build_dataset(cfg)
+    sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed, rank, world_size, start_step=start_step)
+    return torch.utils.data.DataLoader(
+        Augmented(base, JointTransform(cfg.short_sides)),
+        batch_sampler=sampler,
+        collate_fn=pad_collate,
+        num_workers=cfg.num_workers,
+        pin_memory=pin,
+    )
+
+
+class StepOutput(NamedTuple):
+    terms: Any  # ifcn_viz.train.loss.LossTerms: total, objectness, mask
+    targets: Any  # ifcn_viz.train.targets sampled windows
+    finite: bool  # False: the loss was NaN/inf and no update was made
+
+
+def train_step(
+    train_model: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple,
+    cfg: TrainConfig,
+    step: int,
+    rule: WindowRule,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    dist: D.DistInfo | None = None,
+) -> StepOutput:
+    """One optimiser step (paper, Sec. 4): forward, sample 256 windows per image, losses, backward, update.
+
+    ``train_model`` is what runs forward (``model`` or its DDP wrapper); ``model`` the unwrapped network.
+    A non-finite loss (on any rank) skips the update and returns ``finite=False``.
+    """
+    images, masks_list, sizes = batch
+    lr = lr_at(cfg, step)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    masks_list = [mk.to(device, non_blocking=True) for mk in masks_list]
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+    with autocast:
+        output = train_model(images)
+    rank = dist.rank if dist is not None else 0
+    gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, rank, 7))
+    m, fill = model.config.m, model.config.fill_logit
+    targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
+    terms = instance_fcn_loss(
+        output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
+    )
+    optimizer.zero_grad(set_to_none=True)
+    finite = bool(torch.isfinite(terms.total))
+    if dist is not None:
+        finite = D.all_true(finite, dist)
+    if not finite:
+        return StepOutput(terms, targets, False)
+    if scaler is None:  # no fp16 loss scaling
+        terms.total.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return StepOutput(terms, targets, True)
+    scaler.scale(terms.total).backward()
+    if cfg.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return StepOutput(terms, targets, True)
 
 
 class _Logger:
@@ -169,7 +243,7 @@ def train(
         if info.is_main:
             out.mkdir(parents=True, exist_ok=True)
         model = build_train_model(cfg).to(dev, memory_format=torch.channels_last)
-        optimizer = _make_optimizer(cfg, model)
+        optimizer = make_optimizer(cfg, model)
         amp_dtype = resolve_amp(cfg.amp, dev)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         step, bad_steps, elapsed_before, metrics = 0, 0, 0.0, {}
@@ -194,44 +268,22 @@ def train(
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         model.train()
 
-        base = build_dataset(cfg)
-        transform = JointTransform(cfg.short_sides)
-        sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed, info.rank, info.world_size, start_step=step)
-        loader = torch.utils.data.DataLoader(
-            Augmented(base, transform),
-            batch_sampler=sampler,
-            collate_fn=pad_collate,
-            num_workers=cfg.num_workers,
-            pin_memory=dev.type == "cuda",
-        )
+        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda")
         rule = WindowRule(windows_per_image=cfg.windows_per_image)
         logger = _Logger(out, cfg.tensorboard, info.is_main)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.iters, initial=step, disable=not (info.is_main and cfg.progress), dynamic_ncols=True)
-        m = model.config.m
-        fill = model.config.fill_logit
         ckpt_path: Path | None = None
         data_iter = iter(loader)
         t_last, imgs_since = time.perf_counter(), 0
         end = cfg.iters if stop_at is None else min(cfg.iters, stop_at)
         while step < end:
-            images, masks_list, sizes = next(data_iter)
+            batch = next(data_iter)
             lr = lr_at(cfg, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            images = images.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            masks_list = [mk.to(dev, non_blocking=True) for mk in masks_list]
-            autocast = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-            with autocast:
-                output = train_model(images)
-            gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, info.rank, 7))
-            targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
-            terms = instance_fcn_loss(
-                output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
-            )
-            optimizer.zero_grad(set_to_none=True)
-            if not D.all_true(bool(torch.isfinite(terms.total)), info):
+            res = train_step(train_model, model, optimizer, batch, cfg, step, rule, dev, amp_dtype, scaler, info)
+            terms, targets = res.terms, res.targets
+            if not res.finite:
                 bad_steps += 1
                 warnings.warn(
                     f"step {step}: non-finite loss ({terms.total.item()}); skipped ({bad_steps}/{cfg.max_bad_steps})",
@@ -243,14 +295,8 @@ def train(
                     )
                 step += 1
                 continue
-            scaler.scale(terms.total).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
             step += 1
-            imgs_since += images.shape[0] * info.world_size
+            imgs_since += batch[0].shape[0] * info.world_size
             if step % cfg.log_every == 0 or step == cfg.iters:
                 now = time.perf_counter()
                 ips = imgs_since / max(now - t_last, 1e-9)
