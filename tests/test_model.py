@@ -215,3 +215,12 @@ def test_atomic_writes_have_ordinary_permissions(tmp_path):
     for p in (path, path.with_suffix(".json")):
         assert p.stat().st_mode & 0o777 == 0o666 & ~umask
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary left behind
+
+
+def test_resnet_conv_layers_follow_the_main_path():
+    from ifcn_viz.viz.receptive import theoretical_receptive_field
+
+    bb = build_backbone("resnet50", output_stride=8)
+    assert not any(m.kernel_size == (1, 1) and m.stride == (2, 2) for m in bb.conv_layers() if isinstance(m, nn.Conv2d))
+    rf = theoretical_receptive_field(bb.conv_layers())
+    assert rf.jump == 8  # output stride 8: the shortcut convs must not be counted as extra downsampling

@@ -4,7 +4,7 @@
 to show the loss and the emerging score maps *while* training, and to stop when the user presses Stop (Gradio
 cancels a generator between two ``yield``s).  So this module drives the loop's own
 pieces step by step -- ``build_train_model``, ``make_loader``, ``make_optimizer`` and ``train_step`` (256
-windows per image, 1:1 positives:negatives; paper, Sec. 4) -- with the same schedule, on the CPU, in fp32,
+windows per image, 1:1 positives:negatives; paper, Sec. 3.3) -- with the same schedule, on the CPU, in fp32,
 without writing anything to disk.
 """
 

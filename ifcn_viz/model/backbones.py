@@ -1,6 +1,6 @@
 """Backbones: each maps ``[B, 3, H, W]`` normalised images to ``[B, C, H', W']`` features at a known stride.
 
-* ``vgg16`` -- the paper's (Sec. 4): the 13 conv layers of VGG-16, pool4's stride 2 -> 1, conv5_1..conv5_3
+* ``vgg16`` -- the paper's (Sec. 3.3): the 13 conv layers of VGG-16, pool4's stride 2 -> 1, conv5_1..conv5_3
   dilated by 2 (the "hole algorithm"), pool5 and the fc layers dropped; output stride 8.
 * ``resnet18`` / ``resnet50`` -- torchvision ResNets with the last stage(s) dilated: output stride 8 (layer3
   and layer4 dilated) or 16 (layer4 only).  Not in the paper; offered for the reader's question "would a
@@ -106,6 +106,11 @@ class ResNetBackbone(Backbone):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+
+    def conv_layers(self) -> list[nn.Module]:
+        """The main path's layers: the 1x1 shortcut ("downsample") convs run beside it, not after it."""
+        kinds = (nn.Conv2d, nn.MaxPool2d)
+        return [mod for name, mod in self.named_modules() if isinstance(mod, kinds) and "downsample" not in name]
 
     def load_torchvision_state(self, state: dict[str, Tensor]) -> None:
         remap = {}

@@ -1,6 +1,6 @@
 """The training loop: CPU, one GPU, or several processes under torchrun (DistributedDataParallel).
 
-One step (paper, Sec. 4): one forward pass over a batch of images -> score maps + objectness; sample 256
+One step (paper, Sec. 3.3): one forward pass over a batch of images -> score maps + objectness; sample 256
 windows per image (:mod:`ifcn_viz.train.targets`); assemble masks only at the sampled positives; logistic losses
 (:mod:`ifcn_viz.train.loss`); one optimiser step.  Everything random is a pure function of ``(seed, step,
 rank)``, so ``--resume`` after a crash (even SIGKILL) continues bit-for-bit like an uninterrupted run.
@@ -134,7 +134,7 @@ def train_step(
     scaler: torch.amp.GradScaler | None = None,
     dist: D.DistInfo | None = None,
 ) -> StepOutput:
-    """One optimiser step (paper, Sec. 4): forward, sample 256 windows per image, losses, backward, update.
+    """One optimiser step (paper, Sec. 3.3): forward, sample 256 windows per image, losses, backward, update.
 
     ``train_model`` is what runs forward (``model`` or its DDP wrapper); ``model`` the unwrapped network.
     A non-finite loss (on any rank) skips the update and returns ``finite=False``.

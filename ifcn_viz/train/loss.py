@@ -1,4 +1,4 @@
-"""The training loss (paper, Sec. 4 "Training"): for the sampled windows i,
+"""The training loss (paper, Sec. 3.3 "Training"): for the sampled windows i,
 
     L = sum_i [ L_obj(p_i, p_i*) + sum_j L_mask(S_ij, S_ij*) ]
 

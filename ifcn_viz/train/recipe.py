@@ -1,6 +1,6 @@
 """Training settings (one frozen dataclass) and the named recipes per preset.
 
-* ``paper`` / ``resnet50``: the paper's SGD (Sec. 4): momentum 0.9, weight decay 5e-4, lr 1e-3 for the first
+* ``paper`` / ``resnet50``: the paper's SGD (Sec. 3.3): momentum 0.9, weight decay 5e-4, lr 1e-3 for the first
   80 % of the iterations (32k of 40k) then 1e-4; one image per GPU (8 GPUs in the paper); shorter side drawn
   from 600 * 1.5^{-4..1} (uncertain).  ``--iters`` rescales the 32k/8k split proportionally.
 * ``tiny`` (ours): AdamW, lr 3e-3 with a linear warm-up then cosine decay to 1 % -- converges in minutes on a

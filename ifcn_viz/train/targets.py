@@ -1,6 +1,6 @@
 """Which windows are positive or negative, and the ground-truth m x m mask of each positive window.
 
-The paper (Sec. 4, "Training") samples 256 windows per image at positive:negative = 1:1 and defines a
+The paper (Sec. 3.3, "Training") samples 256 windows per image at positive:negative = 1:1 and defines a
 positive as in DeepMask: an object roughly *centred* in the window and of a *matching scale*.  It does not give
 InstanceFCN's tolerances (PAPER.md), so we take DeepMask's, measured in input pixels at stride 8 and scaled by
 ``stride / 8`` for other strides:

@@ -1,6 +1,6 @@
 """Segment proposals: top-N masks with contours, a fixed palette by rank, scores; NMS stepped through.
 
-The paper runs NMS on the IoU of the masks' tight boxes at 0.8 (Sec. 4): ``Proposals.nms_trace`` records each
+The paper runs NMS on the IoU of the masks' tight boxes at 0.8 (Sec. 3.3): ``Proposals.nms_trace`` records each
 candidate in score order with its fate -- kept, or suppressed by an earlier kept one at the IoU that decided it.
 """
 

@@ -2,7 +2,7 @@
 
 The score maps come from a 3x3 conv, but on stride-8 features that already see a large region: every layer
 widens the receptive field by ``(kernel_eff - 1) * jump`` input pixels, with ``kernel_eff = dilation * (kernel -
-1) + 1`` and ``jump`` the product of the strides so far.  For the paper's dilated VGG-16 (Sec. 4: pool4 stride 1,
+1) + 1`` and ``jump`` the product of the strides so far.  For the paper's dilated VGG-16 (Sec. 3.3: pool4 stride 1,
 conv5 dilated by 2) plus the instance branch this reaches 220 px -- more than the 168 px window.
 
 Two measurements are offered: the theoretical field from the layers' (kernel, stride, dilation, padding), and the

@@ -1,6 +1,6 @@
 """Training targets: the sampled positive and negative windows and the ground-truth m x m masks of the positives.
 
-The paper samples 256 windows per image, positives : negatives = 1 : 1 (Sec. 4; the sampler's tolerances are
+The paper samples 256 windows per image, positives : negatives = 1 : 1 (Sec. 3.3; the sampler's tolerances are
 not given -- see ../shared/PAPER.md).  Each positive window's target is the ground-truth mask of its object cut to
 the window and reduced to m x m cells; negatives only train objectness.
 """
