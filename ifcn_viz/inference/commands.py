@@ -78,20 +78,27 @@ def _proposal_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _setup(args: argparse.Namespace, verb: str):
+    """``(proposal kwargs, Predictor)``, or None after printing why (bad options or checkpoint)."""
+    try:
+        kw = _proposal_kwargs(args)
+    except ValueError as err:
+        print(f"ifcn-viz {verb}: {err}", file=sys.stderr)
+        return None
+    predictor = _load_predictor(args)
+    return None if predictor is None else (kw, predictor)
+
+
 def run_propose(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ifcn_viz.data.io import ImageLoadError
     from ifcn_viz.evaluate import proposals_to_coco_results, save_json
 
-    try:
-        kw = _proposal_kwargs(args)
-    except ValueError as err:
-        print(f"ifcn-viz propose: {err}", file=sys.stderr)
+    setup = _setup(args, "propose")
+    if setup is None:
         return 2
-    predictor = _load_predictor(args)
-    if predictor is None:
-        return 2
+    kw, predictor = setup
     results: list[dict[str, Any]] = []
     failed = 0
     for image_id, name in enumerate(tqdm(args.images, desc="propose", unit="img", disable=args.no_progress), 1):
@@ -123,14 +130,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if not args.image_dir.is_dir():
         print(f"ifcn-viz eval: image folder not found: {args.image_dir}", file=sys.stderr)
         return 2
-    try:
-        kw = _proposal_kwargs(args)
-    except ValueError as err:
-        print(f"ifcn-viz eval: {err}", file=sys.stderr)
+    setup = _setup(args, "eval")
+    if setup is None:
         return 2
-    predictor = _load_predictor(args)
-    if predictor is None:
-        return 2
+    kw, predictor = setup
     failures: list[str] = []
 
     def on_error(path: str, err: Exception) -> None:
