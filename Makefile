@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: app test lint format bench gallery shipped-model clean-venv
+.PHONY: app test lint format bench gallery shipped-model notebooks clean-venv
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "ifcn_viz needs Python 3.10 or newer, found " + sys.version.split()[0]'
@@ -37,7 +37,10 @@ format: $(VENV)/.installed-dev
 	$(PY) -m ruff check --fix ifcn_viz tests bench app.py
 
 bench: $(VENV)/.installed-dev
-	$(PY) bench/run_all.py
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+notebooks: $(VENV)/.installed-dev
+	$(VENV)/bin/jupyter lab notebooks/
 
 gallery: $(VENV)/.installed-app
 	$(PY) -m ifcn_viz gallery --out docs/gallery
