@@ -173,3 +173,26 @@ def test_fc_baseline_windows_are_reproduced_by_the_assembler_with_k_equal_m():
         assert (got[n][~inside] == -20).all()
     ifcn = build_train_model(small_cfg(Path("unused")))
     assert mask_head_parameters(model) > 30 * mask_head_parameters(ifcn)
+
+
+@pytest.mark.slow
+def test_paper_preset_trains_end_to_end_with_the_papers_sgd_schedule(tmp_path):
+    """The paper's model (dilated VGG-16, k = 5) and recipe (SGD, momentum 0.9, wd 5e-4, lr 1e-3 -> 1e-4 at 80 %),
+    run for a few small steps on the CPU: the full path, not only the tiny preset."""
+    from ifcn_viz.train.recipe import RECIPES
+
+    recipe = {**RECIPES["paper"], "short_sides": (96,)}  # the paper's 119..900 px pyramid is too slow for a test
+    cfg = small_cfg(tmp_path / "paper", **{**recipe, "preset": "paper", "iters": 3, "ckpt_every": 3, "warmup": 0})
+    assert lr_at(cfg, 0) == pytest.approx(1e-3)
+    paper_cfg = TrainConfig(**{**recipe, "preset": "paper", "iters": 40_000})
+    assert lr_at(paper_cfg, 31_999) == pytest.approx(1e-3) and lr_at(paper_cfg, 32_000) == pytest.approx(1e-4)
+    before = params(build_train_model(cfg))
+    result = train(cfg, command="test")
+    assert result.step == 3
+    opt = load_train_state(tmp_path / "paper" / STATE_NAME)["optimizer"]
+    assert opt["param_groups"][0]["momentum"] == 0.9 and opt["param_groups"][0]["weight_decay"] == 5e-4
+    model, card = load_checkpoint(result.checkpoint)
+    assert card["preset"] == "paper" and model.config.backbone == "vgg16" and model.config.k == 5
+    after = model.state_dict()
+    changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
+    assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("instance.") for k in changed)
