@@ -281,3 +281,23 @@ def test_ideal_maps_recover_every_object_multiscale():
     crossing = (wb[:, 0] < 0) | (wb[:, 1] < 0) | (wb[:, 2] > 320) | (wb[:, 3] > 240)
     for g in (4, 5, 7):
         assert crossing[ious[:, g].argmax()], g
+
+
+def test_paper_preset_model_through_the_predictor():
+    """The paper's dilated VGG-16 (random init) through every query, at two small scales (the paper's six reach
+    900 px, too slow for a unit test); default inference settings come from the preset."""
+    from ifcn_viz.config import PRESETS, InferConfig
+    from ifcn_viz.inference.predictor import Predictor
+    from ifcn_viz.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("paper").eval()
+    assert Predictor(model).infer == PRESETS["paper"].infer
+    pred = Predictor(model, InferConfig(scales=(96, 128), pre_nms_top_k=50))
+    image = (np.random.default_rng(0).random((100, 140, 3)) * 255).astype(np.uint8)
+    pred.set_image(image)
+    assert [s.feature_hw for s in pred.scales] == [(12, 16), (16, 22)]  # vgg16 floors: H' = H // 8
+    props = pred.proposals(top_n=10)
+    assert len(props) <= 10 and props.masks.shape[1:] == (100, 140)
+    w = pred.window(70, 50)
+    assert w.logits.shape == (21, 21) and w.k == 5 and w.stride == 8
