@@ -1,34 +1,62 @@
-"""Seeded synthetic scenes of touching, same-textured objects, textured with real photographs (ours).
+"""Seeded synthetic scenes of touching, same-textured objects, with domain randomisation (ours).
 
 Why this data: InstanceFCN's point (paper, Sec. 1 and Fig. 1) is that a *semantic* FCN cannot split two
 touching objects of the same kind, while instance-sensitive score maps can.  So every scene holds, on purpose,
-groups of 2-3 **touching objects cut from the same texture crop** (no visible edge between them), next to
-single objects, partial occlusion (only visible masks are kept), and object sizes that span about 2 octaves
-around the window's reference size so that the multi-scale pyramid at inference matters.
+groups of 2-4 **touching objects cut from the same texture** (no visible edge between them), next to single
+objects, partial occlusion (only visible masks are kept), and object sizes over four octaves.
 
-Textures are crops of the photographs bundled with scikit-image (they load offline), so the model sees
-something like real image statistics.  Backgrounds are blurred, darkened crops of a different photograph.
+Everything else is randomised so that a model trained on it does not learn one generator's look (issue 11):
+
+* **shape families** (:data:`SHAPE_FAMILIES`): ellipses, rectangles, random polygons, smooth blobs, concave
+  radial shapes, stars, shapes with thin limbs, superellipses, rounded rectangles -- and three families kept
+  for the independent yardstick only (crescents, crosses, hearts);
+* **texture sources** (:data:`TEXTURE_SOURCES`): crops of scikit-image photographs, fractal noise, stripes,
+  gradients, checks -- and, held out, dots, rings and two held-out photographs;
+* **backgrounds** (:data:`BACKGROUND_STYLES`): a blurred photograph, a procedural texture, clutter (many small
+  unlabelled fragments over a texture), a flat shaded colour -- and, held out, Voronoi tiles and bokeh;
+* **effects**: illumination gradients, soft drop shadows, per-group shading, defocus and motion blur, sensor
+  noise, JPEG artefacts, colour jitter (brightness, contrast, saturation, gamma).
+
+What may be drawn is a :class:`SceneStyle`: :data:`TRAIN_STYLE` (the default, used for training) and
+:data:`INDEPENDENT_STYLE` (the independent yardstick: only held-out families, textures and backgrounds).
+The photographs of the real-photograph test set (:data:`HELD_OUT_PHOTOS`) are never textures of any style.
 
 Reproducibility: ``generate_scene(seed)`` is a pure function of ``seed`` (an int or a tuple of ints, fed to
-``np.random.default_rng``).  Scene ``i`` of a :class:`SyntheticDataset` with seed ``S`` is
-``generate_scene((S, i))``, so two datasets with different seeds never share a scene.
+``np.random.default_rng``) and the style; every random choice is drawn from that one generator.  Scene ``i`` of a
+:class:`SyntheticDataset` with seed ``S`` is ``generate_scene((S, i))``, so two datasets with different seeds
+never share a scene.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-TEXTURE_NAMES: tuple[str, ...] = (
+# The photographs of the real-photograph test set (issue 11, item 3): never a texture of any style.  ``cat`` is
+# scikit-image's other name for ``chelsea``; ``motorcycle_right`` is the stereo twin of ``motorcycle_left``.
+HELD_OUT_PHOTOS: tuple[str, ...] = (
     "astronaut",
     "coffee",
     "chelsea",
+    "cat",
     "rocket",
+    "motorcycle_left",
+    "motorcycle_right",
+    "stereo_motorcycle",
+    "grace_hopper",
+    "Minduka_Present_Blue_Pack",
+)
+
+# Photographs used as training textures (all load offline from scikit-image).
+TEXTURE_NAMES: tuple[str, ...] = (
     "camera",
     "coins",
     "hubble_deep_field",
@@ -39,73 +67,323 @@ TEXTURE_NAMES: tuple[str, ...] = (
     "retina",
     "colorwheel",
     "moon",
+    "page",
+    "text",
+    "logo",
 )
-SHAPES: tuple[str, ...] = ("ellipse", "rectangle", "polygon", "blob")
-REFERENCE_SIDE = 256  # object sizes below are given for a 256-pixel shorter side and scale with the image
+# Photographs only the independent yardstick uses (never training textures).
+INDEPENDENT_PHOTOS: tuple[str, ...] = ("clock", "cell")
+
+TRAIN_SHAPES: tuple[str, ...] = (
+    "ellipse",
+    "rectangle",
+    "polygon",
+    "blob",
+    "concave",
+    "star",
+    "thin",
+    "superellipse",
+    "rounded_rect",
+)
+HELD_OUT_SHAPES: tuple[str, ...] = ("crescent", "cross", "heart")
+SHAPE_FAMILIES: tuple[str, ...] = TRAIN_SHAPES + HELD_OUT_SHAPES
+SHAPES = TRAIN_SHAPES  # the name older code imports
+
+TRAIN_TEXTURES: tuple[str, ...] = ("photo", "noise", "stripes", "gradient", "checks")
+HELD_OUT_TEXTURES: tuple[str, ...] = ("dots", "rings", "independent_photo")
+TEXTURE_SOURCES: tuple[str, ...] = TRAIN_TEXTURES + HELD_OUT_TEXTURES
+
+TRAIN_BACKGROUNDS: tuple[str, ...] = ("photo", "procedural", "clutter", "flat")
+HELD_OUT_BACKGROUNDS: tuple[str, ...] = ("voronoi", "bokeh")
+BACKGROUND_STYLES: tuple[str, ...] = TRAIN_BACKGROUNDS + HELD_OUT_BACKGROUNDS
+
+REFERENCE_SIDE = 256  # object sizes are given for a 256-pixel shorter side and scale with the image
 
 
-@functools.lru_cache(maxsize=1)
-def load_textures() -> tuple[np.ndarray, ...]:
-    """The bundled scikit-image photographs as uint8 H x W x 3 arrays (loaded once per process)."""
+@dataclass(frozen=True)
+class SceneStyle:
+    """What a scene may be drawn from.  Sizes are larger sides in pixels for a 256-px shorter side.
+
+    * ``shapes`` / ``textures`` / ``backgrounds``: the families, texture sources and background styles drawn
+      uniformly per object / per group / per scene.
+    * ``size_range``: smallest and largest object side; ``window_fraction`` of the groups draw their size from
+      ``window_sizes`` instead (the band where, after the tiny recipe's scale jitter, objects are positives of
+      the 168-px window: 68..136 px, see :mod:`ifcn_viz.train.targets`), the rest log-uniformly over
+      ``size_range``.
+    * ``objects``: object count range of an ordinary scene; ``crowd_fraction`` of the scenes are crowded, with
+      ``crowd_objects`` objects drawn from ``crowd_sizes``.
+    * ``effects``: whether the photometric effects (lighting, shadows, blur, noise, JPEG, colour jitter) apply.
+    """
+
+    name: str = "train"
+    shapes: tuple[str, ...] = TRAIN_SHAPES
+    textures: tuple[str, ...] = TRAIN_TEXTURES
+    backgrounds: tuple[str, ...] = TRAIN_BACKGROUNDS
+    photos: tuple[str, ...] = TEXTURE_NAMES
+    size_range: tuple[float, float] = (16.0, 256.0)  # four octaves
+    window_sizes: tuple[float, float] = (64.0, 150.0)
+    window_fraction: float = 0.5
+    objects: tuple[int, int] = (2, 10)
+    crowd_fraction: float = 0.25
+    crowd_objects: tuple[int, int] = (10, 30)
+    crowd_sizes: tuple[float, float] = (16.0, 72.0)
+    touching_fraction: float = 0.65
+    group_size: tuple[int, int] = (2, 4)
+    min_visible: float = 0.45
+    effects: bool = True
+
+    def __post_init__(self) -> None:
+        for field, allowed in (
+            ("shapes", SHAPE_FAMILIES),
+            ("textures", TEXTURE_SOURCES),
+            ("backgrounds", BACKGROUND_STYLES),
+        ):
+            values = getattr(self, field)
+            if not values or any(v not in allowed for v in values):
+                raise ValueError(f"{field} must be a non-empty subset of {allowed}, got {values!r}")
+        bad = [p for p in self.photos if p in HELD_OUT_PHOTOS]
+        if bad:
+            raise ValueError(f"{bad} belong to the real-photograph test set and are never textures")
+        if not 4 <= self.size_range[0] <= self.size_range[1]:
+            raise ValueError(f"size_range must be (min, max) with 4 <= min <= max, got {self.size_range}")
+        if not 1 <= self.objects[0] <= self.objects[1] or not 1 <= self.crowd_objects[0] <= self.crowd_objects[1]:
+            raise ValueError(f"object counts must be (min, max) with 1 <= min <= max, got {self.objects}")
+
+    def replace(self, **changes) -> SceneStyle:
+        return dataclasses.replace(self, **changes)
+
+
+TRAIN_STYLE = SceneStyle()
+INDEPENDENT_STYLE = SceneStyle(
+    name="independent",
+    shapes=HELD_OUT_SHAPES,
+    textures=HELD_OUT_TEXTURES,
+    backgrounds=HELD_OUT_BACKGROUNDS,
+    photos=INDEPENDENT_PHOTOS,
+    size_range=(24.0, 200.0),
+    objects=(2, 9),
+    crowd_fraction=0.2,
+    crowd_objects=(8, 16),
+    crowd_sizes=(24.0, 64.0),
+)
+STYLES: dict[str, SceneStyle] = {"train": TRAIN_STYLE, "independent": INDEPENDENT_STYLE}
+
+
+def get_style(style: str | SceneStyle | None) -> SceneStyle:
+    if style is None:
+        return TRAIN_STYLE
+    if isinstance(style, SceneStyle):
+        return style
+    if style not in STYLES:
+        raise ValueError(f"unknown scene style {style!r}; choose one of {tuple(STYLES)}")
+    return STYLES[style]
+
+
+def _load_photo(name: str) -> np.ndarray:
     import skimage.data
 
-    out = []
-    for name in TEXTURE_NAMES:
-        img = np.asarray(getattr(skimage.data, name)())
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        out.append(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
-    return tuple(out)
+    if name in HELD_OUT_PHOTOS:
+        raise ValueError(f"{name!r} belongs to the real-photograph test set and is never a texture")
+    img = np.asarray(getattr(skimage.data, name)())
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
 
 
-def _crop(rng: np.random.Generator, texture: np.ndarray, h: int, w: int) -> np.ndarray:
-    """A random crop of ``texture`` resized to ``h x w`` (float32, 0..1), with a random zoom and flip."""
-    th, tw = texture.shape[:2]
-    zoom = rng.uniform(0.5, 1.0)
-    ch, cw = max(8, int(th * zoom)), max(8, int(tw * zoom))
-    ch, cw = min(ch, th), min(cw, tw)
+@functools.lru_cache(maxsize=4)
+def _photos(names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    return tuple(_load_photo(n) for n in names)
+
+
+def load_textures(names: Sequence[str] = TEXTURE_NAMES) -> tuple[np.ndarray, ...]:
+    """The named scikit-image photographs (default: the training textures) as uint8 H x W x 3 arrays."""
+    return _photos(tuple(names))
+
+
+# ----------------------------------------------------------------------------------------------- textures
+
+
+def _colour(rng: np.random.Generator) -> np.ndarray:
+    """A random RGB colour in [0, 1] (uniform hue, varied saturation and value)."""
+    h, s, v = rng.random(), rng.uniform(0.15, 1.0), rng.uniform(0.2, 1.0)
+    i, f = int(h * 6) % 6, h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i], dtype=np.float32)
+
+
+def _coords(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates rotated by a random angle: (u, v) each [H, W] float32."""
+    ang = rng.uniform(0, np.pi)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    c, s = np.float32(np.cos(ang)), np.float32(np.sin(ang))
+    return x * c + y * s, -x * s + y * c
+
+
+def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return a[None, None] * (1 - t[..., None]) + b[None, None] * t[..., None]
+
+
+def _fractal_noise(rng: np.random.Generator, h: int, w: int, scale: float) -> np.ndarray:
+    """Smooth value noise in [0, 1]: octaves of bicubically upsampled random grids."""
+    out = np.zeros((h, w), dtype=np.float32)
+    cell, amp, total = max(4.0, rng.uniform(6, 40) * scale), 1.0, 0.0
+    for _ in range(int(rng.integers(2, 5))):
+        gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
+        grid = Image.fromarray(rng.random((gh, gw), dtype=np.float32))
+        out += amp * np.asarray(grid.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
+        total, amp, cell = total + amp, amp * rng.uniform(0.4, 0.7), cell / 2
+    out /= total
+    lo, hi = out.min(), out.max()
+    return (out - lo) / max(hi - lo, 1e-6)
+
+
+def _photo_crop(rng: np.random.Generator, photo: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A random crop of ``photo`` resized to ``h x w`` (float32, 0..1), with a random zoom and flip."""
+    th, tw = photo.shape[:2]
+    zoom = rng.uniform(0.3, 1.0)
+    ch, cw = min(th, max(8, int(th * zoom))), min(tw, max(8, int(tw * zoom)))
     y0, x0 = rng.integers(0, th - ch + 1), rng.integers(0, tw - cw + 1)
-    pil = Image.fromarray(texture[y0 : y0 + ch, x0 : x0 + cw]).resize((w, h), Image.Resampling.BILINEAR)
+    pil = Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize((w, h), Image.Resampling.BILINEAR)
     patch = np.asarray(pil, dtype=np.float32) / 255.0
     if rng.random() < 0.5:
         patch = patch[:, ::-1]
-    return patch
+    if rng.random() < 0.5:  # recolour grey photographs and shift colour ones
+        patch = patch * rng.uniform(0.6, 1.3, 3).astype(np.float32)
+    return np.ascontiguousarray(patch)
+
+
+def make_texture(rng: np.random.Generator, source: str, h: int, w: int, style: SceneStyle, scale: float) -> np.ndarray:
+    """An ``h x w x 3`` float32 texture in [0, 1] from ``source`` (one of :data:`TEXTURE_SOURCES`)."""
+    a, b = _colour(rng), _colour(rng)
+    if source in ("photo", "independent_photo"):
+        names = style.photos if source == "photo" else INDEPENDENT_PHOTOS
+        photos = _photos(tuple(names))
+        tex = _photo_crop(rng, photos[int(rng.integers(len(photos)))], h, w)
+    elif source == "noise":
+        tex = _mix(a, b, _fractal_noise(rng, h, w, scale))
+    elif source == "stripes":
+        u, _ = _coords(rng, h, w)
+        period = rng.uniform(4, 28) * scale
+        t = np.sin(2 * np.pi * u / period + rng.uniform(0, 2 * np.pi))
+        tex = _mix(a, b, 0.5 + 0.5 * np.tanh(t * rng.uniform(1, 8)))
+    elif source == "gradient":
+        u, _ = _coords(rng, h, w)
+        t = (u - u.min()) / max(float(np.ptp(u)), 1e-6)
+        tex = _mix(a, b, t ** rng.uniform(0.5, 2.0))
+    elif source == "checks":
+        u, v = _coords(rng, h, w)
+        p = rng.uniform(5, 30) * scale
+        tex = _mix(a, b, ((np.floor(u / p) + np.floor(v / p)) % 2).astype(np.float32))
+    elif source == "dots":
+        u, v = _coords(rng, h, w)
+        p = rng.uniform(6, 24) * scale
+        du, dv = (u / p) % 1 - 0.5, (v / p) % 1 - 0.5
+        tex = _mix(a, b, (du * du + dv * dv < rng.uniform(0.03, 0.2)).astype(np.float32))
+    elif source == "rings":
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        r = np.hypot(y - rng.uniform(0, h), x - rng.uniform(0, w))
+        tex = _mix(a, b, 0.5 + 0.5 * np.sin(2 * np.pi * r / (rng.uniform(5, 25) * scale)))
+    else:
+        raise ValueError(f"unknown texture source {source!r}; choose one of {TEXTURE_SOURCES}")
+    if source not in ("photo", "independent_photo") and rng.random() < 0.6:  # some grain on procedural textures
+        tex = tex * (1 + rng.uniform(0.05, 0.3) * (_fractal_noise(rng, h, w, scale * 0.3)[..., None] - 0.5))
+    return np.clip(tex, 0, 1).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------- shapes
+
+
+def _radial(t: np.ndarray, rad: np.ndarray) -> np.ndarray:
+    return np.stack([rad * np.sin(t), rad * np.cos(t)], 1)
+
+
+def shape_polygons(rng: np.random.Generator, shape: str, size: float) -> list[np.ndarray]:
+    """Polygons ``[V, 2]`` (dy, dx) whose filled union is one object of family ``shape``, larger side ``size``."""
+    t = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    polys: list[np.ndarray]
+    if shape == "ellipse":
+        polys = [np.stack([np.sin(t), rng.uniform(0.4, 1.0) * np.cos(t)], 1)]
+    elif shape == "rectangle":
+        hx = rng.uniform(0.35, 1.0)
+        polys = [np.array([[-1, -hx], [-1, hx], [1, hx], [1, -hx]], dtype=np.float64)]
+    elif shape == "polygon":
+        nv = int(rng.integers(3, 9))
+        tv = np.sort(rng.uniform(0, 2 * np.pi, nv))
+        polys = [_radial(tv, rng.uniform(0.7, 1.0, nv))]
+    elif shape == "blob":
+        rad = np.ones_like(t)
+        for harmonic in (2, 3, 4):
+            rad += rng.uniform(0, 0.2) * np.cos(harmonic * t + rng.uniform(0, 2 * np.pi))
+        polys = [_radial(t, rad)]
+    elif shape == "concave":  # deep notches: a radial profile with a few sharp dips
+        n = int(rng.integers(2, 5))
+        depth = rng.uniform(0.35, 0.6)
+        dips = np.abs(np.sin(n * t / 2 + rng.uniform(0, np.pi))) ** rng.uniform(0.3, 1.0)
+        polys = [_radial(t, 1 - depth * (1 - dips))]
+    elif shape == "star":
+        n = int(rng.integers(4, 9))
+        ts = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False) + rng.uniform(0, np.pi)
+        rad = np.where(np.arange(2 * n) % 2 == 0, 1.0, rng.uniform(0.3, 0.6))
+        polys = [_radial(ts, rad)]
+    elif shape == "thin":  # a body with 1-3 thin limbs (width 6-15 % of the size)
+        body = rng.uniform(0.3, 0.55)
+        polys = [np.stack([body * np.sin(t), body * rng.uniform(0.6, 1.0) * np.cos(t)], 1)]
+        for _ in range(int(rng.integers(1, 4))):
+            ang, wid, length = rng.uniform(0, 2 * np.pi), rng.uniform(0.06, 0.15), rng.uniform(0.7, 1.0)
+            d, nrm = np.array([np.sin(ang), np.cos(ang)]), np.array([np.cos(ang), -np.sin(ang)])
+            polys.append(np.array([wid * nrm, wid * nrm + length * d, -wid * nrm + length * d, -wid * nrm]))
+    elif shape == "superellipse":
+        n = rng.uniform(0.6, 5.0)
+        c, s = np.cos(t), np.sin(t)
+        polys = [
+            np.stack([np.sign(s) * np.abs(s) ** (2 / n), rng.uniform(0.5, 1.0) * np.sign(c) * np.abs(c) ** (2 / n)], 1)
+        ]
+    elif shape == "rounded_rect":
+        hx, r = rng.uniform(0.4, 1.0), rng.uniform(0.1, 0.4)
+        r = min(r, hx * 0.95)
+        pts = []
+        for q, (sy, sx) in enumerate(((1, 1), (1, -1), (-1, -1), (-1, 1))):  # quarter circles, in angle order
+            a = np.linspace(q * np.pi / 2, (q + 1) * np.pi / 2, 10)
+            pts.append(np.stack([sy * (1 - r) + r * np.sin(a), sx * (hx - r) + r * np.cos(a)], 1))
+        polys = [np.concatenate(pts)]
+    elif shape == "crescent":
+        c, r = rng.uniform(0.3, 0.6), rng.uniform(0.75, 0.95)
+        x0 = (1 + c * c - r * r) / (2 * c)
+        y0 = np.sqrt(max(1 - x0 * x0, 1e-6))
+        alpha, phi = np.arctan2(y0, x0), np.arctan2(y0, x0 - c)
+        outer = np.linspace(alpha, 2 * np.pi - alpha, 60)
+        inner = np.linspace(-phi, phi - 2 * np.pi, 60)
+        polys = [np.concatenate([np.stack([np.sin(outer), np.cos(outer)], 1),
+                                 np.stack([r * np.sin(inner), c + r * np.cos(inner)], 1)])]  # fmt: skip
+    elif shape == "cross":
+        a, b = rng.uniform(0.15, 0.35), rng.uniform(0.15, 0.35)
+        polys = [np.array([[-1, -a], [-1, a], [1, a], [1, -a]]), np.array([[-b, -1], [-b, 1], [b, 1], [b, -1]])]
+    elif shape == "heart":
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        polys = [np.stack([y, x], 1)]
+    else:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPE_FAMILIES}")
+    angle = rng.uniform(0, 2 * np.pi)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    polys = [np.asarray(p, dtype=np.float64) @ rot.T for p in polys]
+    allp = np.concatenate(polys)
+    centre = (allp.max(0) + allp.min(0)) / 2
+    extent = (allp.max(0) - allp.min(0)).max()
+    return [(p - centre) * (size / max(extent, 1e-6)) for p in polys]  # larger side of the tight box == size
 
 
 def _shape_polygon(rng: np.random.Generator, shape: str, size: float) -> np.ndarray:
-    """Vertices ``[V, 2]`` (dy, dx) of a shape whose larger extent is about ``size``, centred at 0."""
-    r = size / 2
-    if shape == "ellipse":
-        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-        ry, rx = r, r * rng.uniform(0.5, 1.0)
-        pts = np.stack([ry * np.sin(t), rx * np.cos(t)], 1)
-    elif shape == "rectangle":
-        hy, hx = r, r * rng.uniform(0.45, 1.0)
-        pts = np.array([[-hy, -hx], [-hy, hx], [hy, hx], [hy, -hx]], dtype=np.float64)
-    elif shape == "polygon":
-        nv = int(rng.integers(5, 9))
-        t = np.sort(rng.uniform(0, 2 * np.pi, nv))
-        rad = r * rng.uniform(0.7, 1.0, nv)
-        pts = np.stack([rad * np.sin(t), rad * np.cos(t)], 1)
-    elif shape == "blob":
-        t = np.linspace(0, 2 * np.pi, 96, endpoint=False)
-        rad = np.ones_like(t)
-        for harmonic in (2, 3, 4):
-            rad += rng.uniform(0, 0.18) * np.cos(harmonic * t + rng.uniform(0, 2 * np.pi))
-        rad = r * rad / rad.max()
-        pts = np.stack([rad * np.sin(t), rad * np.cos(t)], 1)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPES}")
-    angle = rng.uniform(0, np.pi)
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    pts = pts @ rot.T
-    extent = (pts.max(0) - pts.min(0)).max()
-    return pts * (size / max(extent, 1e-6))  # larger side of the tight box == size
+    """The first polygon of :func:`shape_polygons` (kept for older callers)."""
+    return shape_polygons(rng, shape, size)[0]
 
 
-def _raster(pts: np.ndarray, cy: float, cx: float, h: int, w: int) -> np.ndarray:
+def _raster(polys: list[np.ndarray], cy: float, cx: float, h: int, w: int) -> np.ndarray:
     canvas = Image.new("1", (w, h), 0)
-    ImageDraw.Draw(canvas).polygon([(x + cx, y + cy) for y, x in pts], fill=1)
+    draw = ImageDraw.Draw(canvas)
+    for pts in polys:
+        draw.polygon([(float(x + cx), float(y + cy)) for y, x in pts], fill=1)
     return np.asarray(canvas, dtype=bool)
 
 
@@ -115,93 +393,249 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+# -------------------------------------------------------------------------------------------- backgrounds
+
+
+def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: SceneStyle, scale: float) -> np.ndarray:
+    if kind == "photo":
+        photos = _photos(tuple(style.photos))
+        img = _photo_crop(rng, photos[int(rng.integers(len(photos)))], h, w)
+        img = ndimage.gaussian_filter(img, (rng.uniform(1, 4), rng.uniform(1, 4), 0))
+    elif kind in ("procedural", "clutter"):
+        img = make_texture(rng, str(rng.choice(["noise", "stripes", "gradient", "checks"])), h, w, style, scale)
+        img = ndimage.gaussian_filter(img, (rng.uniform(0, 2.5),) * 2 + (0,))
+        if kind == "clutter":  # many small unlabelled fragments: strokes, specks and small polygons
+            pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
+            draw = ImageDraw.Draw(pil)
+            for _ in range(int(rng.integers(20, 80))):
+                col = tuple(int(c) for c in (_colour(rng) * 255))
+                y, x = rng.uniform(0, h), rng.uniform(0, w)
+                r = rng.uniform(1.5, 7) * scale
+                if rng.random() < 0.4:
+                    ang = rng.uniform(0, 2 * np.pi)
+                    ln = rng.uniform(6, 30) * scale
+                    draw.line([(x, y), (x + ln * np.cos(ang), y + ln * np.sin(ang))], fill=col,
+                              width=max(1, int(rng.uniform(1, 3) * scale)))  # fmt: skip
+                else:
+                    nv = int(rng.integers(3, 7))
+                    ts = np.sort(rng.uniform(0, 2 * np.pi, nv))
+                    draw.polygon([(x + r * np.cos(a), y + r * np.sin(a)) for a in ts], fill=col)
+            img = np.asarray(pil, dtype=np.float32) / 255
+    elif kind == "flat":
+        img = np.broadcast_to(_colour(rng), (h, w, 3)).astype(np.float32)
+    elif kind == "voronoi":
+        n = int(rng.integers(8, 40))
+        pts = rng.uniform(0, 1, (n, 2)) * (h, w)
+        cols = np.stack([_colour(rng) for _ in range(n)])
+        small = 4  # label on a coarse grid, then upsample (nearest) for speed
+        yy, xx = np.mgrid[0:h:small, 0:w:small].astype(np.float32)
+        d = (yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2
+        lab = np.argmin(d, -1).repeat(small, 0).repeat(small, 1)[:h, :w]
+        img = cols[lab].astype(np.float32)
+    elif kind == "bokeh":
+        img = np.broadcast_to(_colour(rng) * 0.4, (h, w, 3)).astype(np.float32).copy()
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        for _ in range(int(rng.integers(6, 20))):
+            r = rng.uniform(8, 40) * scale
+            disc = np.hypot(y - rng.uniform(0, h), x - rng.uniform(0, w)) < r
+            img += disc[..., None] * _colour(rng) * rng.uniform(0.1, 0.4)
+        img = ndimage.gaussian_filter(img, (3 * scale, 3 * scale, 0))
+    else:
+        raise ValueError(f"unknown background {kind!r}; choose one of {BACKGROUND_STYLES}")
+    return np.clip(img * rng.uniform(0.45, 0.95) + rng.uniform(0, 0.12, 3).astype(np.float32), 0, 1)
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+def _place_group(rng: np.random.Generator, style: SceneStyle, n: int, size0: float, h: int, w: int) -> list[np.ndarray]:
+    """Full masks of ``n`` objects that touch: each new one slides towards the group until it overlaps it."""
+    cy, cx = rng.uniform(0.1 * h, 0.9 * h), rng.uniform(0.1 * w, 0.9 * w)
+    masks: list[np.ndarray] = []
+    union = np.zeros((h, w), dtype=bool)
+    for j in range(n):
+        sz = size0 if j == 0 else size0 * float(np.exp(rng.uniform(-0.4, 0.4)))
+        polys = shape_polygons(rng, str(rng.choice(style.shapes)), sz)
+        if j == 0:
+            mask = _raster(polys, cy, cx, h, w)
+        else:  # bisect the distance along a random direction: the largest one at which the two overlap
+            ang = rng.uniform(0, 2 * np.pi)
+            dy, dx = np.sin(ang), np.cos(ang)
+            gy, gx = np.argwhere(union).mean(0)
+            hi = np.sqrt(union.sum() / np.pi) * 2 + sz  # surely apart
+            lo = 0.0  # overlapping
+            mask = _raster(polys, gy, gx, h, w)
+            for _ in range(7):
+                mid = (lo + hi) / 2
+                cand = _raster(polys, gy + mid * dy, gx + mid * dx, h, w)
+                if (cand & union).any():
+                    lo, mask = mid, cand
+                else:
+                    hi = mid
+        area = sum(
+            0.5 * abs(np.dot(p[:, 0], np.roll(p[:, 1], 1)) - np.dot(p[:, 1], np.roll(p[:, 0], 1))) for p in polys
+        )
+        if mask.sum() < max(40, 0.6 * min(area, h * w)):  # mostly outside the image
+            break
+        masks.append(mask)
+        union |= mask
+    return masks
+
+
+def _object_size(rng: np.random.Generator, style: SceneStyle, crowded: bool) -> float:
+    lo, hi = style.crowd_sizes if crowded else (
+        style.window_sizes if rng.random() < style.window_fraction else style.size_range
+    )  # fmt: skip
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+# --------------------------------------------------------------------------------------------- effects
+
+
+def _effects(rng: np.random.Generator, image: np.ndarray, scale: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    if rng.random() < 0.7:  # illumination: a smooth multiplicative field (linear ramp + radial falloff)
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        ang = rng.uniform(0, 2 * np.pi)
+        ramp = ((x - w / 2) * np.cos(ang) + (y - h / 2) * np.sin(ang)) / max(h, w)
+        r = np.hypot(y - rng.uniform(0, h), x - rng.uniform(0, w)) / max(h, w)
+        field = 1 + rng.uniform(0, 0.8) * ramp - rng.uniform(0, 0.6) * r**2
+        image = image * np.clip(field, 0.25, 1.6)[..., None]
+    u = rng.random()
+    if u < 0.25:  # defocus
+        s = rng.uniform(0.5, 2.0) * scale
+        image = ndimage.gaussian_filter(image, (s, s, 0))
+    elif u < 0.4:  # motion blur: a line kernel
+        ln = int(rng.integers(3, 10))
+        ang = rng.uniform(0, np.pi)
+        k = np.zeros((ln, ln), dtype=np.float32)
+        c = (ln - 1) / 2
+        for tt in np.linspace(-c, c, 2 * ln):
+            k[int(round(c + tt * np.sin(ang))), int(round(c + tt * np.cos(ang)))] = 1
+        k /= k.sum()
+        image = np.stack([ndimage.convolve(image[..., i], k, mode="nearest") for i in range(3)], -1)
+    if rng.random() < 0.8:  # colour jitter: brightness, contrast, saturation, gamma
+        image = np.clip(image, 0, 1)
+        grey = image.mean(-1, keepdims=True)
+        image = grey + (image - grey) * rng.uniform(0.3, 1.5)
+        image = (image - 0.5) * rng.uniform(0.6, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)
+        image = np.clip(image, 0, 1) ** rng.uniform(0.7, 1.4)
+    if rng.random() < 0.5:  # sensor noise: signal-dependent shot noise + read noise
+        sigma = rng.uniform(0.005, 0.05)
+        noise = rng.standard_normal(image.shape, dtype=np.float32)
+        image = image + noise * (sigma * np.sqrt(np.clip(image, 0, 1) + 0.05))
+    image_u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if rng.random() < 0.4:  # JPEG artefacts
+        buf = io.BytesIO()
+        Image.fromarray(image_u8).save(buf, format="JPEG", quality=int(rng.integers(20, 90)))
+        image_u8 = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return image_u8
+
+
+def _shade(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A gentle linear shading field for one group's texture (shared by the group: no edge between members)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    ang = rng.uniform(0, 2 * np.pi)
+    return 1 + rng.uniform(0, 0.5) * ((x - w / 2) * np.cos(ang) + (y - h / 2) * np.sin(ang)) / max(h, w)
+
+
+# ---------------------------------------------------------------------------------------------- scenes
+
+
 def generate_scene(
     seed: int | Sequence[int],
     size: Sequence[int] = (256, 256),
-    min_objects: int = 2,
-    max_objects: int = 7,
-    touching_fraction: float = 0.6,
-    min_visible: float = 0.45,
+    min_objects: int | None = None,
+    max_objects: int | None = None,
+    touching_fraction: float | None = None,
+    min_visible: float | None = None,
+    style: str | SceneStyle | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One scene: ``(image uint8 [H, W, 3], masks bool [N, H, W])`` with N >= 1 visible instances.
 
-    Objects are placed as *groups*: with probability ``touching_fraction`` a group is 2-3 objects of the same
-    texture crop that touch (they overlap slightly, the later one occluding the earlier), otherwise a single
-    object with its own texture.  Objects are painted in order; each mask is the *visible* part.  An object
-    left with less than ``min_visible`` of its area visible (or under 64 pixels) is removed and the scene is
-    repainted without it, so every mask is a substantial visible region and no painted pixel is unlabelled.
-    Larger sides are log-uniform in [40, 180] px for a 256-px shorter side (scaled with the image).
+    ``style`` (a :class:`SceneStyle` or its name, default :data:`TRAIN_STYLE`) says what may be drawn; the other
+    keywords override the style's object count (a scene then is never crowded), touching fraction and
+    visibility threshold.  Objects are placed as *groups*: with probability ``touching_fraction`` a group is 2-4
+    objects of the same texture (one crop, one shading) that touch (they overlap slightly, the later one
+    occluding the earlier), otherwise a single object with its own texture.  Each mask is the *visible* part;
+    an object left with less than ``min_visible`` of its area visible (or under 40 pixels) is removed before
+    anything is painted, so every painted object pixel is labelled.  Sizes scale with ``min(H, W) / 256``.
     """
     h, w = _check_size(size)
-    if not 1 <= min_objects <= max_objects:
-        raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+    st = get_style(style)
+    overrides: dict = {}
+    if min_objects is not None or max_objects is not None:
+        lo = st.objects[0] if min_objects is None else min_objects
+        hi = max(lo, st.objects[1]) if max_objects is None else max_objects
+        if not 1 <= lo <= hi:
+            raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+        overrides.update(objects=(lo, hi), crowd_fraction=0.0)
+    if touching_fraction is not None:
+        overrides["touching_fraction"] = touching_fraction
+    if min_visible is not None:
+        overrides["min_visible"] = min_visible
+    if overrides:
+        st = st.replace(**overrides)
     rng = np.random.default_rng(seed)
-    textures = load_textures()
     scale = min(h, w) / REFERENCE_SIDE
 
-    # Background: a blurred, dimmed photograph with a colour cast.
-    bg_tex = int(rng.integers(len(textures)))
-    image = _crop(rng, textures[bg_tex], h, w)
-    image = ndimage.gaussian_filter(image, (rng.uniform(1.5, 4.0), rng.uniform(1.5, 4.0), 0))
-    image = image * rng.uniform(0.35, 0.75) + rng.uniform(0, 0.15, 3).astype(np.float32)
+    crowded = rng.random() < st.crowd_fraction
+    target = int(rng.integers(*(st.crowd_objects if crowded else st.objects), endpoint=True))
+    objects: list[tuple[np.ndarray, int]] = []  # (full mask, group)
+    n_groups = 0
+    while len(objects) < target and n_groups < 3 * target + 4:
+        n = int(rng.integers(*st.group_size, endpoint=True)) if rng.random() < st.touching_fraction else 1
+        n = min(n, target - len(objects))
+        masks = _place_group(rng, st, n, _object_size(rng, st, crowded) * scale, h, w)
+        objects.extend((mk, n_groups) for mk in masks)
+        n_groups += 1
 
-    target = int(rng.integers(min_objects, max_objects + 1))
-    objects: list[tuple[np.ndarray, int]] = []  # (full mask, texture slot)
-    slots: list[np.ndarray] = []  # one texture image (H x W x 3) per group
-    while len(objects) < target:
-        group = int(rng.integers(2, 4)) if rng.random() < touching_fraction else 1
-        group = min(group, target - len(objects))
-        tex = _crop(rng, textures[int(rng.integers(len(textures)))], h, w)
-        gain = rng.uniform(0.8, 1.35, 3).astype(np.float32)
-        slots.append(np.clip(tex * gain * rng.uniform(0.9, 1.3), 0, 1))
-        size0 = float(np.exp(rng.uniform(np.log(40), np.log(180)))) * scale
-        cy, cx = rng.uniform(0.15 * h, 0.85 * h), rng.uniform(0.15 * w, 0.85 * w)
-        prev: np.ndarray | None = None
-        for j in range(group):
-            sz = size0 if j == 0 else size0 * float(np.exp(rng.uniform(-0.35, 0.35)))
-            pts = _shape_polygon(rng, SHAPES[int(rng.integers(len(SHAPES)))], sz)
-            if prev is None:
-                mask = _raster(pts, cy, cx, h, w)
-            else:  # slide the new object towards the previous one until they just touch (overlap > 0)
-                ang = rng.uniform(0, 2 * np.pi)
-                dy, dx = np.sin(ang), np.cos(ang)
-                pcy, pcx = np.argwhere(prev).mean(0)
-                dist = (np.sqrt(prev.sum() / np.pi) + sz / 2) * 1.3
-                while dist > 0:
-                    mask = _raster(pts, pcy + dist * dy, pcx + dist * dx, h, w)
-                    if (mask & prev).any():
-                        break
-                    dist -= max(2.0, 0.04 * sz)
-            area = 0.5 * abs(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1)))
-            if mask.sum() < max(64, 0.75 * area):  # mostly outside the image
-                break
-            objects.append((mask, len(slots) - 1))
-            prev = mask
-        if len(slots) > 4 * max_objects:  # give up on pathological seeds (objects falling off the image)
-            break
-
-    # Remove objects that end up mostly hidden, then paint the rest in order.
+    # Remove objects that end up mostly hidden (the later paints over the earlier).
     while True:
-        visible = []
-        covered = np.zeros((h, w), dtype=bool)
+        visible, covered = [], np.zeros((h, w), dtype=bool)
         for mask, _ in reversed(objects):
             visible.append(mask & ~covered)
             covered |= mask
         visible.reverse()
         frac = [v.sum() / max(1, m.sum()) for v, (m, _) in zip(visible, objects)]
-        bad = [i for i, (f, v) in enumerate(zip(frac, visible)) if f < min_visible or v.sum() < 64]
+        bad = [i for i, (f, v) in enumerate(zip(frac, visible)) if f < st.min_visible or v.sum() < 40]
         if not bad:
             break
         objects.pop(bad[int(np.argmin([frac[i] for i in bad]))])
-    for (_mask, slot), vis in zip(objects, visible):
-        image[vis] = slots[slot][vis]
-    image_u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    # Paint: background, then per group a soft shadow and the group's one texture.
+    image = _background(rng, str(rng.choice(st.backgrounds)), h, w, st, scale)
+    shadow_dir = rng.uniform(0, 2 * np.pi)
+    shadows = st.effects and rng.random() < 0.5
+    for g in sorted({g for _, g in objects}):
+        members = [i for i, (_, gg) in enumerate(objects) if gg == g]
+        union = np.zeros((h, w), dtype=bool)
+        for i in members:
+            union |= objects[i][0]
+        ys, xs = np.nonzero(union)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        bh, bw = y1 - y0, x1 - x0
+        if shadows:
+            off = max(2.0, 0.08 * max(bh, bw))
+            sh = ndimage.shift(union.astype(np.float32), (off * np.sin(shadow_dir), off * np.cos(shadow_dir)), order=0)
+            sh = ndimage.gaussian_filter(sh, max(1.0, 0.06 * max(bh, bw)))
+            image = image * (1 - rng.uniform(0.3, 0.6) * sh[..., None])
+        source = str(rng.choice(st.textures))
+        tex = make_texture(rng, source, bh, bw, st, scale)
+        tex = tex * rng.uniform(0.75, 1.3, 3).astype(np.float32) * rng.uniform(0.85, 1.25)
+        if st.effects:
+            tex = tex * _shade(rng, bh, bw)[..., None]
+        tex = np.clip(tex, 0, 1)
+        for i in members:
+            vis = visible[i][y0:y1, x0:x1]
+            image[y0:y1, x0:x1][vis] = tex[vis]
+    image_u8 = _effects(rng, image, scale) if st.effects else (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     masks = np.stack(visible) if visible else np.zeros((0, h, w), dtype=bool)
     return image_u8, masks
 
 
 class SyntheticDataset(torch.utils.data.Dataset):
-    """``n`` scenes generated on the fly; item ``i`` is ``generate_scene((seed, i), size)``.
+    """``n`` scenes generated on the fly; item ``i`` is ``generate_scene((seed, i), size, style=style)``.
 
     Returns ``(image uint8 [3, H, W] tensor, masks bool [N, H, W] tensor)``, or whatever ``transform(image,
     masks, index)`` makes of them (see :mod:`ifcn_viz.data.transforms`).  With ``cache=True`` each scene is
@@ -216,20 +650,22 @@ class SyntheticDataset(torch.utils.data.Dataset):
         size: Sequence[int] = (256, 256),
         transform=None,
         cache: bool = False,
+        style: str | SceneStyle | None = None,
         **scene_kwargs,
     ):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         self.n, self.seed, self.size = n, int(seed), _check_size(size)
+        self.style = get_style(style)
         self.transform, self.scene_kwargs = transform, scene_kwargs
         self._cache: dict[int, tuple[np.ndarray, np.ndarray, int]] | None = {} if cache else None
 
     def scene(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Scene ``index`` as numpy ``(image [H, W, 3], masks [N, H, W])`` (from the cache when enabled)."""
         if self._cache is None:
-            return generate_scene((self.seed, index), self.size, **self.scene_kwargs)
+            return generate_scene((self.seed, index), self.size, style=self.style, **self.scene_kwargs)
         if index not in self._cache:
-            image, masks = generate_scene((self.seed, index), self.size, **self.scene_kwargs)
+            image, masks = generate_scene((self.seed, index), self.size, style=self.style, **self.scene_kwargs)
             labels = np.zeros(image.shape[:2], dtype=np.uint8)  # visible masks are disjoint: one label map holds them
             for i, mk in enumerate(masks):
                 labels[mk] = i + 1

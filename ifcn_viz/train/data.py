@@ -29,7 +29,10 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
         from ifcn_viz.data.synthetic import SyntheticDataset
 
         size = (cfg.image_size, cfg.image_size)
-        return SyntheticDataset(cfg.train_scenes, seed=cfg.seed, size=size, cache=cfg.train_scenes <= 20_000)
+        style = getattr(cfg, "synthetic_style", "train")  # a TrainConfig field once the recipe names one
+        return SyntheticDataset(
+            cfg.train_scenes, seed=cfg.seed, size=size, cache=cfg.train_scenes <= 20_000, style=style
+        )
     if cfg.dataset == "coco":
         from ifcn_viz.data.coco import CocoInstances
 
