@@ -6,6 +6,19 @@ batch of synthetic scenes; the FLOPs of one step (forward + backward) counted wi
 the same precision, measured in the same run with large ``torch.matmul``.  Medians over several runs.
 
     .venv/bin/python bench/bench_train.py [--runs 5] [--batch 8] [--size 256]
+
+``--split`` measures instead where a training step's time goes (issue 11, item 5): the real data pipeline of
+``ifcn-viz train --preset tiny`` (dataset -> joint transform -> ``StepBatchSampler`` -> ``pad_collate`` in a
+DataLoader) feeding the real ``train_step`` (bf16 autocast on a CPU, as ``--amp auto``).  Per step: *data* is
+the time spent waiting for the next batch, *compute* the time of ``train_step``.  Data sources:
+
+* ``generated``: synthetic scenes made on the fly (what every step of a first epoch paid before prefilling);
+* ``png``: the same scenes saved as PNG + COCO JSON (``write_synthetic_coco``) read by ``CocoInstances``;
+* ``prefilled``: the in-memory cache filled up front by ``SyntheticDataset.prefill`` on every core (what
+  ``build_dataset`` does now); its one-off fill time is reported and amortised over the shipped recipe
+  (1,200 steps of 8 images over 2,000 scenes).
+
+    .venv/bin/python bench/bench_train.py --split [--steps 30] [--batch 8] [--workers 0]
 """
 
 from __future__ import annotations
@@ -59,13 +72,105 @@ def make_step(model, opt, images, masks, sizes, amp: torch.dtype | None):
     return step
 
 
+def split(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    from ifcn_viz.data.coco import CocoInstances
+    from ifcn_viz.data.commands import write_synthetic_coco
+    from ifcn_viz.data.transforms import JointTransform
+    from ifcn_viz.train.data import Augmented, StepBatchSampler
+    from ifcn_viz.train.loop import resolve_amp, train_step
+
+    cfg = TrainConfig(preset="tiny", batch_size=args.batch, image_size=args.size, amp="auto", progress=False)
+    n_scenes = args.batch * (args.steps + 1)
+    sources: dict[str, torch.utils.data.Dataset] = {}
+    fill_s = None
+    sources["generated"] = SyntheticDataset(n_scenes, seed=7, size=(args.size, args.size))
+    tmp = tempfile.TemporaryDirectory()
+    gt = write_synthetic_coco(tmp.name, n_scenes, seed=7, size=(args.size, args.size))
+    sources["png"] = CocoInstances(gt, os.path.join(tmp.name, "images"), min_area=0)
+    if hasattr(SyntheticDataset, "prefill"):
+        pre = SyntheticDataset(n_scenes, seed=7, size=(args.size, args.size), cache=True)
+        t = time.perf_counter()
+        pre.prefill()
+        fill_s = (time.perf_counter() - t) / n_scenes
+        sources["prefilled"] = pre
+    dev = torch.device("cpu")
+    amp = resolve_amp(cfg.amp, dev)
+    rule = WindowRule(windows_per_image=cfg.windows_per_image)
+    results: dict = {"batch": args.batch, "size": args.size, "steps": args.steps, "workers": args.workers,
+                     "threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()[0]}  # fmt: skip
+    for name, base in sources.items():
+        model = build_train_model(cfg).to(memory_format=torch.channels_last).train()
+        from ifcn_viz.train.loop import make_optimizer
+
+        opt = make_optimizer(cfg, model)
+        sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed)
+        loader = torch.utils.data.DataLoader(Augmented(base, JointTransform(cfg.short_sides)), batch_sampler=sampler,
+                                             collate_fn=pad_collate, num_workers=args.workers)  # fmt: skip
+        it = iter(loader)
+        data_t, comp_t, data_cpu, comp_cpu = [], [], [], []
+        for step in range(args.steps + 1):
+            t0, c0 = time.perf_counter(), time.process_time()
+            batch = next(it)
+            t1, c1 = time.perf_counter(), time.process_time()
+            train_step(model, model, opt, batch, cfg, step, rule, dev, amp)
+            t2, c2 = time.perf_counter(), time.process_time()
+            if step > 0:  # the first step builds oneDNN primitives (and starts workers)
+                data_t.append(t1 - t0)
+                comp_t.append(t2 - t1)
+                data_cpu.append(c1 - c0)
+                comp_cpu.append(c2 - c1)
+        d, c = statistics.median(data_t), statistics.median(comp_t)
+        md, mc = statistics.mean(data_t), statistics.mean(comp_t)
+        results[name] = {"data_s_median": d, "compute_s_median": c, "data_s_mean": md, "compute_s_mean": mc,
+                         "data_fraction": md / (md + mc), "images_per_s": args.batch / (md + mc),
+                         "data_cpu_s_mean": statistics.mean(data_cpu), "compute_cpu_s_mean": statistics.mean(comp_cpu),
+                         "data_cpu_fraction": sum(data_cpu) / (sum(data_cpu) + sum(comp_cpu))}  # fmt: skip
+        del it, loader
+    if fill_s is not None:
+        # the shipped recipe: 2,000 scenes filled once, then 1,200 steps of 8 images
+        fill, r = 2000 * fill_s, results["prefilled"]
+        total_data = fill + 1200 * r["data_s_mean"]
+        results["prefill_s_per_scene"] = fill_s
+        results["shipped_recipe_data_fraction"] = total_data / (total_data + 1200 * r["compute_s_mean"])
+    results["load_avg_end"] = os.getloadavg()[0]
+    print(f"tiny preset, batch {args.batch} x {args.size}^2, {results['threads']} threads, "
+          f"{args.workers} DataLoader workers, mean over {args.steps} steps; "
+          f"load average {results['load_avg_start']:.1f} -> {results['load_avg_end']:.1f}")  # fmt: skip
+    print(f"{'source':>10} | {'data ms':>8} | {'compute ms':>10} | {'data %':>6} | {'img/s':>6} | "
+          f"{'data CPU ms':>11} | {'compute CPU ms':>14} | {'data % of CPU':>13}")  # fmt: skip
+    for name in sources:
+        r = results[name]
+        print(f"{name:>10} | {1000 * r['data_s_mean']:8.1f} | {1000 * r['compute_s_mean']:10.1f} | "
+              f"{r['data_fraction']:6.1%} | {r['images_per_s']:6.1f} | {1000 * r['data_cpu_s_mean']:11.1f} | "
+              f"{1000 * r['compute_cpu_s_mean']:14.1f} | {r['data_cpu_fraction']:13.1%}")  # fmt: skip
+    if fill_s is not None:
+        print(f"prefill: {1000 * fill_s:.1f} ms per scene on {os.cpu_count()} cores; data share of the shipped "
+              f"recipe including the fill: {results['shipped_recipe_data_fraction']:.1%}")  # fmt: skip
+    out = OUT.with_name("train_split.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.cleanup()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--split", action="store_true", help="data vs compute time per step of the training pipeline")
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers (with --split)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=3, help="steps per timed run")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.split:
+        args.steps = args.steps if args.steps != 3 else 30
+        split(args)
+        return
     ds = SyntheticDataset(args.batch, seed=123, size=(args.size, args.size))
     images, masks, sizes = pad_collate([(img.float() / 255, mk) for img, mk in (ds[i] for i in range(args.batch))])
     images = images.contiguous(memory_format=torch.channels_last)

@@ -32,12 +32,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 # The photographs of the real-photograph test set (issue 11, item 3): never a texture of any style.  ``cat`` is
@@ -380,11 +381,27 @@ def _shape_polygon(rng: np.random.Generator, shape: str, size: float) -> np.ndar
 
 
 def _raster(polys: list[np.ndarray], cy: float, cx: float, h: int, w: int) -> np.ndarray:
-    canvas = Image.new("1", (w, h), 0)
+    """The filled union of ``polys`` centred at (cy, cx) as an ``[H, W]`` bool mask (drawn in its box only)."""
+    allp = np.concatenate(polys)
+    y0, y1 = max(0, int(np.floor(allp[:, 0].min() + cy)) - 1), min(h, int(np.ceil(allp[:, 0].max() + cy)) + 2)
+    x0, x1 = max(0, int(np.floor(allp[:, 1].min() + cx)) - 1), min(w, int(np.ceil(allp[:, 1].max() + cx)) + 2)
+    out = np.zeros((h, w), dtype=bool)
+    if y1 <= y0 or x1 <= x0:
+        return out
+    canvas = Image.new("1", (x1 - x0, y1 - y0), 0)
     draw = ImageDraw.Draw(canvas)
     for pts in polys:
-        draw.polygon([(float(x + cx), float(y + cy)) for y, x in pts], fill=1)
-    return np.asarray(canvas, dtype=bool)
+        draw.polygon(np.stack([pts[:, 1] + (cx - x0), pts[:, 0] + (cy - y0)], 1).ravel().tolist(), fill=1)
+    out[y0:y1, x0:x1] = np.asarray(canvas, dtype=bool)
+    return out
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a float image in [0, 1] (``[H, W]`` or ``[H, W, 3]``) through Pillow, at 8 bits."""
+    if sigma < 0.3:
+        return img
+    u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return np.asarray(Image.fromarray(u8).filter(ImageFilter.GaussianBlur(float(sigma))), dtype=np.float32) / 255
 
 
 def _check_size(size: Sequence[int]) -> tuple[int, int]:
@@ -400,10 +417,10 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: Scen
     if kind == "photo":
         photos = _photos(tuple(style.photos))
         img = _photo_crop(rng, photos[int(rng.integers(len(photos)))], h, w)
-        img = ndimage.gaussian_filter(img, (rng.uniform(1, 4), rng.uniform(1, 4), 0))
+        img = _blur(img, rng.uniform(1, 4))
     elif kind in ("procedural", "clutter"):
         img = make_texture(rng, str(rng.choice(["noise", "stripes", "gradient", "checks"])), h, w, style, scale)
-        img = ndimage.gaussian_filter(img, (rng.uniform(0, 2.5),) * 2 + (0,))
+        img = _blur(img, rng.uniform(0, 2.5))
         if kind == "clutter":  # many small unlabelled fragments: strokes, specks and small polygons
             pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
             draw = ImageDraw.Draw(pil)
@@ -427,10 +444,13 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: Scen
         n = int(rng.integers(8, 40))
         pts = rng.uniform(0, 1, (n, 2)) * (h, w)
         cols = np.stack([_colour(rng) for _ in range(n)])
-        small = 4  # label on a coarse grid, then upsample (nearest) for speed
-        yy, xx = np.mgrid[0:h:small, 0:w:small].astype(np.float32)
-        d = (yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2
-        lab = np.argmin(d, -1).repeat(small, 0).repeat(small, 1)[:h, :w]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        lab = np.zeros((h, w), dtype=np.intp)
+        best = np.full((h, w), np.inf, dtype=np.float32)
+        for k, (py, px) in enumerate(pts):  # nearest seed point, one point at a time (no [H, W, n] array)
+            d = (yy - py) ** 2 + (xx - px) ** 2
+            closer = d < best
+            lab[closer], best[closer] = k, d[closer]
         img = cols[lab].astype(np.float32)
     elif kind == "bokeh":
         img = np.broadcast_to(_colour(rng) * 0.4, (h, w, 3)).astype(np.float32).copy()
@@ -439,7 +459,7 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: Scen
             r = rng.uniform(8, 40) * scale
             disc = np.hypot(y - rng.uniform(0, h), x - rng.uniform(0, w)) < r
             img += disc[..., None] * _colour(rng) * rng.uniform(0.1, 0.4)
-        img = ndimage.gaussian_filter(img, (3 * scale, 3 * scale, 0))
+        img = _blur(img, 3 * scale)
     else:
         raise ValueError(f"unknown background {kind!r}; choose one of {BACKGROUND_STYLES}")
     return np.clip(img * rng.uniform(0.45, 0.95) + rng.uniform(0, 0.12, 3).astype(np.float32), 0, 1)
@@ -504,7 +524,7 @@ def _effects(rng: np.random.Generator, image: np.ndarray, scale: float) -> np.nd
     u = rng.random()
     if u < 0.25:  # defocus
         s = rng.uniform(0.5, 2.0) * scale
-        image = ndimage.gaussian_filter(image, (s, s, 0))
+        image = _blur(image, s)
     elif u < 0.4:  # motion blur: a line kernel
         ln = int(rng.integers(3, 10))
         ang = rng.uniform(0, np.pi)
@@ -617,8 +637,12 @@ def generate_scene(
         bh, bw = y1 - y0, x1 - x0
         if shadows:
             off = max(2.0, 0.08 * max(bh, bw))
-            sh = ndimage.shift(union.astype(np.float32), (off * np.sin(shadow_dir), off * np.cos(shadow_dir)), order=0)
-            sh = ndimage.gaussian_filter(sh, max(1.0, 0.06 * max(bh, bw)))
+            oy, ox = int(round(off * np.sin(shadow_dir))), int(round(off * np.cos(shadow_dir)))
+            sh = np.zeros((h, w), dtype=np.float32)
+            sh[max(oy, 0) : h + min(oy, 0), max(ox, 0) : w + min(ox, 0)] = union[
+                max(-oy, 0) : h + min(-oy, 0), max(-ox, 0) : w + min(-ox, 0)
+            ]
+            sh = _blur(sh, max(1.0, 0.06 * max(bh, bw)))
             image = image * (1 - rng.uniform(0.3, 0.6) * sh[..., None])
         source = str(rng.choice(st.textures))
         tex = make_texture(rng, source, bh, bw, st, scale)
@@ -634,13 +658,34 @@ def generate_scene(
     return image_u8, masks
 
 
+def _cache_entry(seed, size, style, scene_kwargs) -> tuple[np.ndarray, np.ndarray, int]:
+    """One scene in the in-memory cache's form: ``(image, uint8 label map, number of instances)``."""
+    image, masks = generate_scene(seed, size, style=style, **scene_kwargs)
+    labels = np.zeros(image.shape[:2], dtype=np.uint8)  # visible masks are disjoint: one label map holds them
+    for i, mk in enumerate(masks):
+        labels[mk] = i + 1
+    return image, labels, len(masks)
+
+
+def _cache_entry_star(args):
+    return _cache_entry(*args)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 class SyntheticDataset(torch.utils.data.Dataset):
     """``n`` scenes generated on the fly; item ``i`` is ``generate_scene((seed, i), size, style=style)``.
 
     Returns ``(image uint8 [3, H, W] tensor, masks bool [N, H, W] tensor)``, or whatever ``transform(image,
     masks, index)`` makes of them (see :mod:`ifcn_viz.data.transforms`).  With ``cache=True`` each scene is
     generated once per process and kept in memory (image + a uint8 label map, about 260 kB at 256 x 256): a
-    training set of a few thousand scenes then costs generation time only in its first epoch.
+    training set of a few thousand scenes then costs generation time only once; :meth:`prefill` generates them
+    all up front on every core, so that no training step waits for the generator (issue 11, item 5).
     """
 
     def __init__(
@@ -665,13 +710,35 @@ class SyntheticDataset(torch.utils.data.Dataset):
         if self._cache is None:
             return generate_scene((self.seed, index), self.size, style=self.style, **self.scene_kwargs)
         if index not in self._cache:
-            image, masks = generate_scene((self.seed, index), self.size, style=self.style, **self.scene_kwargs)
-            labels = np.zeros(image.shape[:2], dtype=np.uint8)  # visible masks are disjoint: one label map holds them
-            for i, mk in enumerate(masks):
-                labels[mk] = i + 1
-            self._cache[index] = (image, labels, len(masks))
+            self._cache[index] = _cache_entry((self.seed, index), self.size, self.style, self.scene_kwargs)
         image, labels, n = self._cache[index]
         return image, labels[None] == np.arange(1, n + 1, dtype=np.uint8)[:, None, None]
+
+    def prefill(self, workers: int | None = None, min_parallel: int = 64) -> int:
+        """Generate every scene not yet cached, in ``workers`` processes (default: every available core).
+
+        The scenes are the same as generated one by one (each is a pure function of its seed), so a prefilled
+        dataset gives bit-identical training.  Fewer than ``min_parallel`` scenes are made in this process
+        (starting workers costs about a second).  DataLoader workers forked afterwards share the filled cache.
+        Returns the number of scenes generated.
+        """
+        if self._cache is None:
+            raise ValueError("prefill needs a dataset made with cache=True")
+        todo = [i for i in range(self.n) if i not in self._cache]
+        workers = available_cpus() if workers is None else int(workers)
+        if workers <= 1 or len(todo) < max(min_parallel, 2 * workers):
+            for i in todo:
+                self.scene(i)
+            return len(todo)
+        import multiprocessing as mp
+
+        # forkserver: the workers start from a clean process, never from a copy of this (maybe threaded) one
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        jobs = [((self.seed, i), self.size, self.style, self.scene_kwargs) for i in todo]
+        with mp.get_context(method).Pool(workers) as pool:
+            for i, entry in zip(todo, pool.imap(_cache_entry_star, jobs, chunksize=16)):
+                self._cache[i] = entry
+        return len(todo)
 
     def __len__(self) -> int:
         return self.n

@@ -9,6 +9,7 @@ resumed at step t sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -30,9 +31,12 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
 
         size = (cfg.image_size, cfg.image_size)
         style = getattr(cfg, "synthetic_style", "train")  # a TrainConfig field once the recipe names one
-        return SyntheticDataset(
-            cfg.train_scenes, seed=cfg.seed, size=size, cache=cfg.train_scenes <= 20_000, style=style
-        )
+        cache = cfg.train_scenes <= 20_000
+        ds = SyntheticDataset(cfg.train_scenes, seed=cfg.seed, size=size, cache=cache, style=style)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if cache and not distributed:  # generate every scene up front, on every core (issue 11, item 5)
+            ds.prefill()
+        return ds
     if cfg.dataset == "coco":
         from ifcn_viz.data.coco import CocoInstances
 
@@ -42,8 +46,33 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
     return VOCInstances(cfg.voc_root, split=cfg.voc_split)
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block (a no-op where it already does, as in DataLoader workers).
+
+    A sample's transform is a handful of small ops (resize, flip); spread over several OpenMP threads they mostly
+    wait for each other, and on a busy machine for a descheduled thread: measured on 2 shared cores, one item
+    took 44-53 ms of CPU on 2 threads and 8-9 ms on one (``bench/bench_train.py --split``).  Results do not
+    depend on the thread count.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 class Augmented(Dataset):
-    """Wrap a base dataset; ``self[(index, key)]`` applies the joint transform with a generator seeded by ``key``."""
+    """Wrap a base dataset; ``self[(index, key)]`` applies the joint transform with a generator seeded by ``key``.
+
+    Loading and transforming run on one torch thread (:func:`single_thread`).  Every random choice comes from
+    ``key`` (and the scene from ``index``), so DataLoader workers need no seeding of their own: any number of
+    workers yields the same batches (``tests/test_train_data.py``).
+    """
 
     def __init__(self, base: Dataset, transform: JointTransform) -> None:
         self.base, self.transform = base, transform
@@ -53,8 +82,9 @@ class Augmented(Dataset):
 
     def __getitem__(self, item: tuple[int, int]):
         index, key = item
-        image, masks = self.base[index]
-        return self.transform(image, masks, torch.Generator().manual_seed(key))
+        with single_thread():
+            image, masks = self.base[index]
+            return self.transform(image, masks, torch.Generator().manual_seed(key))
 
 
 class StepBatchSampler:
