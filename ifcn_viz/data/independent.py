@@ -3,7 +3,7 @@
 :func:`independent_set` returns the image folder and COCO JSON of 32 synthetic scenes of 288 x 288 px drawn only
 from generator settings that training never uses (:data:`ifcn_viz.data.synthetic.INDEPENDENT_STYLE`: crescents,
 crosses and hearts; dot, ring and two held-out photographic textures; Voronoi-tile and bokeh backgrounds): PNG
-images + one COCO instances JSON (RLE masks), 164 instances.  Regenerate it, byte for byte, with::
+images + one COCO instances JSON (RLE masks), 161 instances.  Regenerate it, byte for byte, with::
 
     ifcn-viz make-dataset independent --out ifcn_viz/data/yardsticks/independent
 

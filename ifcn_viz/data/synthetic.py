@@ -468,6 +468,39 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: Scen
 # ---------------------------------------------------------------------------------------------- layout
 
 
+class _Local:
+    """A shape rasterised once in its own box; placed by integer offsets (no re-drawing while sliding)."""
+
+    def __init__(self, polys: list[np.ndarray]) -> None:
+        allp = np.concatenate(polys)
+        self.sy, self.sx = 1 - int(np.floor(allp[:, 0].min())), 1 - int(np.floor(allp[:, 1].min()))
+        lh, lw = int(np.ceil(allp[:, 0].max())) + self.sy + 2, int(np.ceil(allp[:, 1].max())) + self.sx + 2
+        canvas = Image.new("1", (lw, lh), 0)
+        draw = ImageDraw.Draw(canvas)
+        for pts in polys:
+            draw.polygon(np.stack([pts[:, 1] + self.sx, pts[:, 0] + self.sy], 1).ravel().tolist(), fill=1)
+        self.mask = np.asarray(canvas, dtype=bool)
+
+    def _boxes(self, cy: float, cx: float, h: int, w: int):
+        y0, x0 = int(round(cy)) - self.sy, int(round(cx)) - self.sx  # image position of the local box's corner
+        lh, lw = self.mask.shape
+        iy0, ix0, iy1, ix1 = max(0, y0), max(0, x0), min(h, y0 + lh), min(w, x0 + lw)
+        return (slice(iy0, iy1), slice(ix0, ix1)), (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+
+    def place(self, cy: float, cx: float, h: int, w: int) -> np.ndarray:
+        out = np.zeros((h, w), dtype=bool)
+        img_box, loc_box = self._boxes(cy, cx, h, w)
+        if img_box[0].stop > img_box[0].start and img_box[1].stop > img_box[1].start:
+            out[img_box] = self.mask[loc_box]
+        return out
+
+    def overlaps(self, cy: float, cx: float, other: np.ndarray) -> bool:
+        img_box, loc_box = self._boxes(cy, cx, *other.shape)
+        if img_box[0].stop <= img_box[0].start or img_box[1].stop <= img_box[1].start:
+            return False
+        return bool((self.mask[loc_box] & other[img_box]).any())
+
+
 def _place_group(rng: np.random.Generator, style: SceneStyle, n: int, size0: float, h: int, w: int) -> list[np.ndarray]:
     """Full masks of ``n`` objects that touch: each new one slides towards the group until it overlaps it."""
     cy, cx = rng.uniform(0.1 * h, 0.9 * h), rng.uniform(0.1 * w, 0.9 * w)
@@ -476,26 +509,24 @@ def _place_group(rng: np.random.Generator, style: SceneStyle, n: int, size0: flo
     for j in range(n):
         sz = size0 if j == 0 else size0 * float(np.exp(rng.uniform(-0.4, 0.4)))
         polys = shape_polygons(rng, str(rng.choice(style.shapes)), sz)
+        shape = _Local(polys)
         if j == 0:
-            mask = _raster(polys, cy, cx, h, w)
+            py, px = cy, cx
         else:  # bisect the distance along a random direction: the largest one at which the two overlap
             ang = rng.uniform(0, 2 * np.pi)
             dy, dx = np.sin(ang), np.cos(ang)
             gy, gx = np.argwhere(union).mean(0)
             hi = np.sqrt(union.sum() / np.pi) * 2 + sz  # surely apart
-            lo = 0.0  # overlapping
-            mask = _raster(polys, gy, gx, h, w)
-            for _ in range(7):
+            lo = 0.0  # overlapping (from the group's centroid)
+            for _ in range(8):
                 mid = (lo + hi) / 2
-                cand = _raster(polys, gy + mid * dy, gx + mid * dx, h, w)
-                if (cand & union).any():
-                    lo, mask = mid, cand
+                if shape.overlaps(gy + mid * dy, gx + mid * dx, union):
+                    lo = mid
                 else:
                     hi = mid
-        area = sum(
-            0.5 * abs(np.dot(p[:, 0], np.roll(p[:, 1], 1)) - np.dot(p[:, 1], np.roll(p[:, 0], 1))) for p in polys
-        )
-        if mask.sum() < max(40, 0.6 * min(area, h * w)):  # mostly outside the image
+            py, px = gy + lo * dy, gx + lo * dx
+        mask = shape.place(py, px, h, w)
+        if mask.sum() < max(40, 0.6 * shape.mask.sum()):  # mostly outside the image
             break
         masks.append(mask)
         union |= mask
