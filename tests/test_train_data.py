@@ -59,3 +59,20 @@ def test_single_thread_restores_the_thread_count_and_changes_no_result():
         out = tf(img, masks, torch.Generator().manual_seed(5))
     assert torch.get_num_threads() == n
     assert torch.equal(ref[0], out[0]) and torch.equal(ref[1], out[1])
+
+
+def test_scene_cache_file_is_written_once_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("IFCN_VIZ_SCENE_CACHE", str(tmp_path))
+    first = build_dataset(_cfg())
+    files = list(tmp_path.glob("scenes-*.npz"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    second = build_dataset(_cfg())
+    assert files[0].stat().st_mtime_ns == stamp  # read, not rewritten
+    plain = SyntheticDataset(8, seed=0, size=(64, 64))
+    for i in range(8):
+        for ds in (first, second):
+            a, b = ds[i], plain[i]
+            assert np.array_equal(a[0].numpy(), b[0].numpy()) and np.array_equal(a[1].numpy(), b[1].numpy())
+    build_dataset(_cfg(seed=1))  # other scenes: another file
+    assert len(list(tmp_path.glob("scenes-*.npz"))) == 2

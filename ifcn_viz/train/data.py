@@ -8,6 +8,7 @@ resumed at step t sees exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,8 +25,16 @@ def mix_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
+SCENE_CACHE_ENV = "IFCN_VIZ_SCENE_CACHE"
+
+
 def build_dataset(cfg: TrainConfig) -> Dataset:
-    """The base dataset: items are ``(image uint8 [3, H, W], masks bool [N, H, W])``."""
+    """The base dataset: items are ``(image uint8 [3, H, W], masks bool [N, H, W])``.
+
+    Synthetic scenes (up to 20,000) are generated before the first step on every core; with the environment
+    variable ``IFCN_VIZ_SCENE_CACHE=DIR`` they are also written to ``DIR`` and read back by later runs with the
+    same scenes (same generator source, style, size, seed and count).
+    """
     if cfg.dataset == "synthetic":
         from ifcn_viz.data.synthetic import SyntheticDataset
 
@@ -35,7 +44,11 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
         ds = SyntheticDataset(cfg.train_scenes, seed=cfg.seed, size=size, cache=cache, style=style)
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if cache and not distributed:  # generate every scene up front, on every core (issue 11, item 5)
-            ds.prefill()
+            cache_dir = os.environ.get(SCENE_CACHE_ENV)
+            if cache_dir:  # runs with the same scenes share one file of them
+                ds.load_or_prefill(cache_dir)
+            else:
+                ds.prefill()
         return ds
     if cfg.dataset == "coco":
         from ifcn_viz.data.coco import CocoInstances
