@@ -57,8 +57,13 @@ PAPER_SCALES: tuple[int, ...] = (119, 178, 267, 400, 600, 900)  # (uncertain) sh
 
 @dataclass(frozen=True)
 class InferConfig:
-    scales: tuple[int, ...] = PAPER_SCALES  # shorter side of each scale, in pixels (uncertain)
+    scales: tuple[int, ...] = PAPER_SCALES  # shorter side of each scale, in pixels (uncertain); pyramid="fixed"
     max_side: int = 2000  # (ours) cap on the longer side at any scale
+    # (ours) "fixed": run ``scales``; "adaptive": derive the scales from each image (ifcn_viz/inference/pyramid.py)
+    pyramid: str = "fixed"
+    min_object: int = 32  # (ours) adaptive: the smallest object side (original px) a scale must serve
+    scale_step: float = 2.0**0.5  # (ours) adaptive: ratio between neighbouring scales, at most the training band
+    max_pixels: int = 2_500_000  # (ours) adaptive: budget on the pixels of all scales together
     pre_nms_top_k: int = 2000  # (ours) windows kept per image before mask pasting and NMS
     nms_iou: float = 0.8  # (paper) NMS on the masks' tight boxes at IoU 0.8
     mask_threshold: float = 0.4  # (uncertain) not stated; FCIS uses 0.4, DeepMask 0.2
@@ -85,7 +90,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny": Preset(
         ModelConfig(backbone="tiny", k=5, m=21, output_stride=8, head_channels=128, backbone_width=32),
-        InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000),
+        InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),
         "A small stride-8 CNN that trains in minutes on 2 CPU cores (ours), paper heads at 128-d.",
     ),
 }

@@ -67,10 +67,11 @@ def test_forward_is_the_same_structure_in_train_and_eval():
 
 
 def test_model_assemble_uses_the_configured_fill():
-    model = build_model(ModelConfig(backbone="tiny", k=3, m=7, head_channels=8, backbone_width=8))
+    model = build_model(ModelConfig(backbone="tiny", k=3, m=7, head_channels=8, backbone_width=8, fill_logit=-7.0))
     s = torch.randn(1, 9, 4, 4)
     w = model.assemble(s, torch.tensor([[0, 0, 0]]))
-    assert w.shape == (1, 7, 7) and torch.all(w[0, 0] == OUTSIDE_LOGIT)
+    assert -7.0 != OUTSIDE_LOGIT  # a non-default fill, so the test tells the two apart
+    assert w.shape == (1, 7, 7) and torch.all(w[0, 0] == -7.0) and w[0, 3, 3] == s[0, 4, 0, 0]
     assert model.assemble(s).shape == (1, 4, 4, 7, 7)
 
 

@@ -97,10 +97,14 @@ def maps_of(model: nn.Module, image: np.ndarray) -> tuple[torch.Tensor, torch.Te
 
 def training_views(tick: TrainTick, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The score-map mosaic (probabilities) and the objectness overlay of ``tick.model`` on ``image``."""
+    from ifcn_viz.inference.window import WindowGrid
     from ifcn_viz.viz.maps import objectness_overlay, score_map_mosaic
 
     maps, obj, stride = maps_of(tick.model, image)
     k = tick.model.config.k
     title = f"score maps after {tick.step} of {tick.iters} steps"
     mosaic = score_map_mosaic(maps, k, image, probs=True, stride=stride, title=title)
-    return mosaic, objectness_overlay(image, obj, stride, top=3, m=tick.model.config.m)
+    grid = WindowGrid.from_maps(
+        maps, tick.model.config.m, stride, obj, image.shape[:2], fill=tick.model.config.fill_logit
+    )
+    return mosaic, objectness_overlay(image, grid, top=3)

@@ -8,10 +8,9 @@ arrays; viz uses only the model's pure helpers (assembling, geometry, ideal maps
 
 from ifcn_viz.model.ideal import IdealMaps, ideal_score_maps
 from ifcn_viz.viz.animate import assembly_frames, slide_frames
-from ifcn_viz.viz.ideal import IdealReassembly, ideal_reassembly, mask_iou, paste_cells
+from ifcn_viz.viz.ideal import IdealReassembly, ideal_reassembly, mask_iou
 from ifcn_viz.viz.maps import (
     MosaicLayout,
-    copied_region,
     ideal_vs_learned,
     k_comparison,
     mosaic_layout,
@@ -35,7 +34,7 @@ from ifcn_viz.viz.palette import (
     to_rgb_uint8,
 )
 from ifcn_viz.viz.proposals import nms_step_frames, nms_steps_view, proposals_view
-from ifcn_viz.viz.provenance import channel_grid, provenance_from_maps, provenance_view
+from ifcn_viz.viz.provenance import channel_grid, provenance_view
 from ifcn_viz.viz.receptive import (
     ReceptiveField,
     effective_extent,
@@ -48,12 +47,10 @@ from ifcn_viz.viz.targets import training_targets_view
 from ifcn_viz.viz.window import (
     SubWindow,
     assembled_mask_view,
-    paste_probs,
     pasted_mask_view,
     subwindow_layout,
     window_grid_lines,
     window_on_image,
-    window_result_from_maps,
     window_view,
 )
 
@@ -73,7 +70,6 @@ __all__ = [
     "channel_grid",
     "colorbar",
     "colormap_lut",
-    "copied_region",
     "effective_extent",
     "effective_receptive_field",
     "ideal_reassembly",
@@ -86,11 +82,8 @@ __all__ = [
     "nms_step_frames",
     "nms_steps_view",
     "objectness_overlay",
-    "paste_cells",
-    "paste_probs",
     "pasted_mask_view",
     "proposals_view",
-    "provenance_from_maps",
     "provenance_view",
     "rank_color",
     "receptive_field_view",
@@ -107,6 +100,5 @@ __all__ = [
     "training_targets_view",
     "window_grid_lines",
     "window_on_image",
-    "window_result_from_maps",
     "window_view",
 ]
