@@ -10,9 +10,6 @@ that would run code.  Tensors that do not fit the card's model get a :class:`Che
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ifcn_viz.config import ModelConfig
+from ifcn_viz.fileio import atomic_write, atomic_write_json
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED = "shipped"
@@ -28,33 +26,6 @@ CARD_FORMAT = "ifcn_viz-checkpoint/1"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, unsafe, malformed, or not fitting its card."""
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-
-    atomic_write(path, write)
 
 
 def card_path(weights_path: str | Path) -> Path:

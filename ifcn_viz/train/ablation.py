@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ifcn_viz.checkpoints import atomic_write
+from ifcn_viz.fileio import atomic_write
 from ifcn_viz.train.loop import cpu_name
 from ifcn_viz.train.recipe import RECIPES, TrainConfig
 
