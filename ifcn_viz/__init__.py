@@ -27,7 +27,21 @@ _LAZY = {
     "CheckpointError": "ifcn_viz.checkpoints",
 }
 
-__all__ = sorted(["HEADS", "PRESETS", "InferConfig", "ModelConfig", "get_preset", "__version__", *_LAZY])
+__all__ = [
+    "HEADS",
+    "PRESETS",
+    "CheckpointError",
+    "InferConfig",
+    "InstanceFCN",
+    "InstanceFCNOutput",
+    "ModelConfig",
+    "Predictor",
+    "__version__",
+    "build_model",
+    "get_preset",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 
 def __getattr__(name: str) -> Any:

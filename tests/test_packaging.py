@@ -56,6 +56,7 @@ def test_import_ifcn_viz_is_light_and_the_predictor_loads_on_first_use():
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         ifcn_viz.Nope  # noqa: B018
+    assert all(getattr(ifcn_viz, name) is not None for name in ifcn_viz.__all__)
 
 
 def test_version_prints_the_package_version(capsys):
