@@ -30,7 +30,7 @@ def _positive_int(name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "vgg16"  # (paper) a name in ifcn_viz.model.backbones.BACKBONES: vgg16 | resnet18 | resnet50 | tiny
+    backbone: str = "vgg16"  # (paper) a name registered in ifcn_viz.model.backbones.BACKBONES (checked at build)
     k: int = 5  # (paper) k x k relative positions -> k^2 score maps; the final model uses 5
     m: int = 21  # (paper) window size in feature cells: 21 cells = 168 px at stride 8
     output_stride: int = 8  # (paper) 8; ResNets also allow 16
