@@ -14,13 +14,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifcn_viz.model.geometry import check_km
-
 # The mask heads a model can have (``ModelConfig.head``); built by ``ifcn_viz.model.build_model``.
 HEADS: dict[str, str] = {
     "ifcn": "InstanceFCN's k^2 instance-sensitive score maps and the parameter-free assembler (the paper)",
     "fc": "the DeepMask-style sliding fc mask head, the paper's ablation baseline (k becomes m)",
 }
+
+
+def check_km(k: int, m: int) -> None:
+    """Refuse a grid ``k`` / window ``m`` pair the assembler cannot use (the model and the assembler use it too)."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if not isinstance(m, int) or isinstance(m, bool) or m < 1 or m % 2 == 0:
+        raise ValueError(f"m must be an odd integer >= 1 (the window is centred on a cell), got {m!r}")
+    if k > m:
+        raise ValueError(f"k must be <= m (each of the k x k sub-windows needs at least one cell), got k={k}, m={m}")
 
 
 def _positive_int(name: str, value: Any) -> None:

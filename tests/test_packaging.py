@@ -46,6 +46,7 @@ def test_import_ifcn_viz_is_light_and_the_predictor_loads_on_first_use():
     res = _run(
         "import sys, ifcn_viz\n"
         "assert 'torch' not in sys.modules, 'import ifcn_viz imported torch'\n"
+        "assert not [m for m in sys.modules if m.startswith('ifcn_viz.model')], 'the config imported the model'\n"
         "cfg = ifcn_viz.get_preset('tiny').model\n"
         "assert 'torch' not in sys.modules, 'the presets imported torch'\n"
         "P = ifcn_viz.Predictor\n"

@@ -1,7 +1,6 @@
 """The InstanceFCN model: backbones, the two branches, and the parameter-free assembler.
 
-Names load lazily (PEP 562): ``ifcn_viz.model.geometry`` (pure Python) can be imported without torch, which
-``ifcn_viz.config`` relies on.
+Names load lazily (PEP 562): importing the package, or its pure-Python ``geometry`` module, does not import torch.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ifcn_viz.model.geometry import check_km as _check_km
+from ifcn_viz.config import check_km as _check_km
 
 OUTSIDE_LOGIT: float = -20.0
 """Fill for window cells outside the score map: sigmoid(-20) ~ 2e-9 reads as "not object"."""

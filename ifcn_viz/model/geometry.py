@@ -9,16 +9,6 @@ border.  Boxes are ``(x0, y0, x1, y1)`` with exclusive ends, in the pixel grid o
 from __future__ import annotations
 
 
-def check_km(k: int, m: int) -> None:
-    """Refuse a grid ``k`` / window ``m`` pair the assembler cannot use (pure Python: config validates with it)."""
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    if not isinstance(m, int) or isinstance(m, bool) or m < 1 or m % 2 == 0:
-        raise ValueError(f"m must be an odd integer >= 1 (the window is centred on a cell), got {m!r}")
-    if k > m:
-        raise ValueError(f"k must be <= m (each of the k x k sub-windows needs at least one cell), got k={k}, m={m}")
-
-
 def pixel_to_cell(x: float, y: float, stride: int) -> tuple[int, int]:
     """The feature cell (cy, cx) whose pixels contain input pixel (x, y)."""
     return int(y // stride), int(x // stride)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ifcn_viz.model.geometry import check_km
+from ifcn_viz.config import check_km
 
 
 class IdealMaps(NamedTuple):
