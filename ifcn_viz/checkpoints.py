@@ -105,16 +105,16 @@ def _embedded_card(path: Path) -> dict[str, Any] | None:
 
 
 def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
-    """The tensors of a weights file, and the card embedded in it (safetensors metadata, or a .pt's "card")."""
+    """The tensors of a weights file, and an embedded card for imported .pt files (a .safetensors file's card is
+    read by :func:`read_card`, which prefers the JSON beside it)."""
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
-            state = load_file(str(path))
+            return load_file(str(path)), None
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
-        return state, _embedded_card(path)
     if path.suffix in (".pt", ".pth", ".bin"):
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
