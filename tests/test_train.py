@@ -253,6 +253,15 @@ def test_an_fc_head_run_loads_back_through_the_loader_and_the_predictor(tmp_path
     assert isinstance(model, FCBaselineModel) and card["model_config"]["head"] == "fc" and model.config.k == 21
     predictor = Predictor.from_checkpoint(ckpt, infer=InferConfig(scales=(96,), pre_nms_top_k=50, top_n=10))
     assert isinstance(predictor.model, FCBaselineModel)
-    predictor.set_image(SyntheticDataset(1, seed=2, size=(96, 96)).scene(0)[0])
+    image = SyntheticDataset(1, seed=2, size=(96, 96)).scene(0)[0]
+    predictor.set_image(image)
     props = predictor.proposals()
     assert 0 < len(props.scores) <= 10 and props.masks.shape[1:] == (96, 96)
+    from PIL import Image  # and through the CLI, with the inference settings of its card
+
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    argv = ["propose", str(tmp_path / "scene.png"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "r.json"),
+            "--top-n", "5", "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < len(results) <= 5 and all(r["image_id"] == 1 and "segmentation" in r for r in results)
