@@ -13,7 +13,8 @@ and poolings in order (for the receptive-field computation in the viz and notebo
 
 **The registry.**  A backbone is known by name through :func:`register_backbone`, which records its builder,
 the output strides it offers, its channel count and its torchvision ImageNet weights (if any).
-``build_backbone``, ``ModelConfig`` checking at build time, and the docs' list all read :data:`BACKBONES`.
+``build_backbone`` and the build-time check of a ``ModelConfig`` (its backbone name and output stride) read
+:data:`BACKBONES`; receptive fields come from each built backbone's ``conv_layers()``, so the viz needs no list.
 Adding a backbone is one decorated builder here (and, to train it by name, a preset in ``ifcn_viz/config.py``)::
 
     @register_backbone("mine", strides=(8,), channels="256", summary="...")
