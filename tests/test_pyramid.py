@@ -70,4 +70,4 @@ def test_predictor_runs_the_adaptive_pyramid_per_image():
         assert [lv.shorter_side for lv in predictor.levels] == expected
         assert predictor.default_scale == len(expected) // 2
     with pytest.raises(ValueError, match="pyramid"):
-        Predictor(model, InferConfig(pyramid="pyramidal"))
+        InferConfig(pyramid="pyramidal")

@@ -32,12 +32,12 @@ class TrainTick:
 
 def live_config(iters: int, seed: int = 0, batch_size: int = 2, image_size: int = 160):
     """The :class:`~ifcn_viz.train.recipe.TrainConfig` of a live run (CPU, fp32, no evaluation, no files)."""
-    from ifcn_viz.train.recipe import TrainConfig
+    from ifcn_viz.train.recipe import train_config
 
     if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or not 1 <= iters <= MAX_LIVE_ITERS:
         raise ValueError(f"iterations must be an integer in 1..{MAX_LIVE_ITERS}, got {iters!r}")
-    return TrainConfig(
-        preset="tiny",
+    return train_config(
+        "tiny",
         dataset="synthetic",
         iters=int(iters),
         batch_size=batch_size,

@@ -53,15 +53,6 @@ def default_infer_config(model: nn.Module, card: dict[str, Any] | None = None) -
     return InferConfig()
 
 
-def _check_infer(infer: InferConfig) -> None:
-    if not infer.scales or any(not isinstance(s, int) or s < 1 for s in infer.scales):
-        raise ValueError(f"infer.scales must be a non-empty tuple of positive ints, got {infer.scales!r}")
-    if infer.max_side < 1:
-        raise ValueError(f"infer.max_side must be >= 1, got {infer.max_side}")
-    if infer.pyramid not in ("fixed", "adaptive"):
-        raise ValueError(f"infer.pyramid must be 'fixed' or 'adaptive', got {infer.pyramid!r}")
-
-
 class Predictor:
     """Segment proposals, windows and provenance for one image at a time (see the module docstring).
 
@@ -80,7 +71,6 @@ class Predictor:
             raise TypeError(f"model must be a torch.nn.Module (an InstanceFCN), got {type(model).__name__}")
         self.model = model
         self.infer = infer if infer is not None else default_infer_config(model)
-        _check_infer(self.infer)
         if device is None:
             param = next(model.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
