@@ -1,0 +1,102 @@
+"""The real-photograph yardstick: hand-drawn polygon masks on photographs that load offline.
+
+Seven photographs bundled with scikit-image and matplotlib (nothing is downloaded), each with hand-drawn
+polygon instance masks in ``ifcn_viz/data/yardsticks/real_photos.json`` (COCO instances format, one category
+``object``: class-agnostic segment proposals, as COCO's AR).  How the polygons were drawn and what each one is
+are in ``docs/REAL_PHOTOS.md``.  These photographs must never be used as training textures
+(``tests/test_real_photos.py`` checks it by pixel content).
+
+``write_real_photo_set(out_dir)`` writes the photographs as PNG next to a copy of the annotation file, so that::
+
+    ifcn-viz eval --coco-gt OUT/real_photos.json --image-dir OUT/images
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ANNOTATIONS_FILE = "real_photos.json"
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        return np.asarray(getattr(skimage.data, name)())
+
+    load.__doc__ = f"skimage.data.{name}()"
+    return load
+
+
+def _motorcycle_left() -> np.ndarray:
+    """skimage.data.stereo_motorcycle()[0]"""
+    import skimage.data
+
+    return np.asarray(skimage.data.stereo_motorcycle()[0])
+
+
+def _matplotlib(file_name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import matplotlib.cbook
+        from PIL import Image
+
+        with matplotlib.cbook.get_sample_data(file_name, asfileobj=True) as fh:
+            data = fh.read()
+        img = Image.open(io.BytesIO(data))
+        if img.mode in ("RGBA", "LA", "P"):  # the present is drawn on a transparent background: put it on white
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        return np.asarray(img.convert("RGB"))
+
+    load.__doc__ = f"matplotlib.cbook.get_sample_data({file_name!r}) (alpha composited on white)"
+    return load
+
+
+# name -> loader; the name plus ".png" is the image's file_name in the annotation file.
+REAL_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "coffee": _skimage("coffee"),
+    "chelsea": _skimage("chelsea"),
+    "rocket": _skimage("rocket"),
+    "motorcycle_left": _motorcycle_left,
+    "grace_hopper": _matplotlib("grace_hopper.jpg"),
+    "minduka_present": _matplotlib("Minduka_Present_Blue_Pack.png"),
+}
+
+
+def load_real_photo(name: str) -> np.ndarray:
+    """The photograph ``name`` (a key of :data:`REAL_PHOTOS`) as an ``(H, W, 3)`` uint8 array, loaded offline."""
+    if name not in REAL_PHOTOS:
+        raise KeyError(f"unknown real photo {name!r}; known: {', '.join(REAL_PHOTOS)}")
+    img = np.asarray(REAL_PHOTOS[name]())
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+
+
+def real_photo_annotations_path() -> Path:
+    """The bundled COCO instances file of the real-photograph set."""
+    return Path(__file__).resolve().parent / "yardsticks" / ANNOTATIONS_FILE
+
+
+def write_real_photo_set(out_dir: str | Path) -> tuple[Path, Path]:
+    """Write every photograph as ``OUT/images/<name>.png`` and the annotations as ``OUT/real_photos.json``.
+
+    Returns ``(image_dir, annotation_path)``, ready for ``ifcn-viz eval --coco-gt ANN --image-dir DIR``.
+    """
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    image_dir = out_dir / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for name in REAL_PHOTOS:
+        Image.fromarray(load_real_photo(name)).save(image_dir / f"{name}.png")
+    ann_path = out_dir / ANNOTATIONS_FILE
+    shutil.copyfile(real_photo_annotations_path(), ann_path)
+    return image_dir, ann_path
