@@ -134,3 +134,79 @@ def recall_at_iou(coco_gt, results: list[dict], iou: float = 0.5, max_dets: int 
     if t.size != 1:
         raise ValueError(f"iou must be one of {list(ev.params.iouThrs)}, got {iou}")
     return float(ev.eval["recall"][t[0], 0, 0, dets.index(max_dets)])
+
+
+def render_real_photo_sheet(out_path: str | Path, row_height: int = 300, width: int = 1500) -> Path:
+    """A contact sheet of every photograph with its polygons outlined and numbered by annotation id.
+
+    Writes ``docs/gallery/real_photos.png`` with ``render_real_photo_sheet("docs/gallery/real_photos.png")``.
+    """
+    import json
+
+    from PIL import Image, ImageDraw, ImageFont
+    from pycocotools import mask as mask_utils
+    from scipy import ndimage
+
+    with open(real_photo_annotations_path()) as fh:
+        data = json.load(fh)
+    palette = [(255, 64, 64), (64, 255, 64), (64, 160, 255), (255, 230, 0), (255, 64, 255), (0, 255, 255),
+               (255, 150, 0), (170, 100, 255)]  # fmt: skip
+    try:
+        font = ImageFont.load_default(size=15)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    tiles = []
+    for info in data["images"]:
+        name = info["file_name"].removesuffix(".png")
+        img = load_real_photo(name)
+        h, w = img.shape[:2]
+        s = row_height / h
+        tile = Image.fromarray(img).resize((round(w * s), row_height), Image.Resampling.LANCZOS).convert("RGBA")
+        over = Image.new("RGBA", tile.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(over)
+        anns = [a for a in data["annotations"] if a["image_id"] == info["id"]]
+        anns.sort(key=lambda a: -a["area"])  # big ones first, so small ones stay visible on top
+        masks = [mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], h, w))) > 0 for a in anns]
+        labels = []
+        for k, a in enumerate(anns):
+            colour = palette[a["id"] % len(palette)]
+            for poly in a["segmentation"]:
+                pts = [(x * s, y * s) for x, y in zip(poly[0::2], poly[1::2])]
+                draw.line(pts + [pts[0]], fill=colour + (255,), width=2)
+            m = masks[k].copy()
+            for smaller in masks[k + 1 :]:  # label a part-holding object (a person, a cup) off its parts
+                if (m & ~smaller).sum() > 0.2 * m.sum():
+                    m &= ~smaller
+            dist = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+            cy, cx = np.unravel_index(np.argmax(dist), dist.shape)  # the point deepest inside the mask
+            labels.append((cx * s, cy * s, str(a["id"]), colour))
+        for x, y, text, colour in labels:
+            draw.text((x, y), text, fill=(255, 255, 255, 255), font=font, anchor="mm", stroke_width=3,
+                      stroke_fill=colour[:3] + (255,) if sum(colour) < 400 else (0, 0, 0, 255))  # fmt: skip
+        draw.text((6, 4), f"{name} ({len(anns)})", fill=(255, 255, 255, 255), font=font, stroke_width=3,
+                  stroke_fill=(0, 0, 0, 255))  # fmt: skip
+        tiles.append(Image.alpha_composite(tile, over).convert("RGB"))
+    rows, row, used = [], [], 0
+    gap = 6
+    for tile in tiles:
+        if row and used + gap + tile.width > width:
+            rows.append(row)
+            row, used = [], 0
+        row.append(tile)
+        used += tile.width + (gap if len(row) > 1 else 0)
+    rows.append(row)
+    sheet_w = max(sum(t.width for t in r) + gap * (len(r) - 1) for r in rows)
+    sheet = Image.new("RGB", (sheet_w, len(rows) * row_height + gap * (len(rows) - 1)), (255, 255, 255))
+    for i, r in enumerate(rows):
+        x = 0
+        for t in r:
+            sheet.paste(t, (x, i * (row_height + gap)))
+            x += t.width + gap
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out_path, optimize=True)
+    if out_path.stat().st_size > 500_000:  # keep the gallery light: a 256-colour palette, dithered
+        sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+            out_path, optimize=True
+        )
+    return out_path
