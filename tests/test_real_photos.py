@@ -205,3 +205,16 @@ def test_recall_at_iou_reads_the_cocoeval_recall(dataset):
     assert recall_at_iou(real_photo_annotations_path(), [], iou=0.5) == 0.0
     with pytest.raises(ValueError):
         recall_at_iou(real_photo_annotations_path(), results, iou=0.52)
+
+
+def test_photos_load_with_the_network_switched_off(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted while loading a real photo")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    for name in REAL_PHOTOS:
+        assert load_real_photo(name).ndim == 3
