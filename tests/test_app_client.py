@@ -7,6 +7,7 @@ import base64
 import io
 import os
 
+import httpx
 import numpy as np
 import pytest
 from _app_helpers import bad_input_corpus, free_port, png_bytes, sample_image, small_predictor
@@ -76,13 +77,14 @@ def test_every_endpoint(client):
 
     names = client.predict(api_name="/examples")
     ex = client.predict(names[-1], 3, api_name="/example")
-    assert ex["session"] != sid and ex["name"].startswith("api: ") is False and ex["count"] <= 3
+    assert ex["session"] != sid and ex["name"] == f"example: {names[-1]}" and ex["count"] <= 3
 
     cmp = client.predict(2, 128, True, api_name="/compare")
     assert cmp["instances"] >= 1 and decode_png(cmp["images"]["k_comparison"]).ndim == 3
 
     info = client.predict(api_name="/model_info")
     assert info["k"] == 5 and info["m"] == 21 and info["scales"] == [96, 160]
+    assert info["architecture"] == "InstanceFCN" and info["backbone"] == "tiny" and info["parameters"] > 0
 
     tr = client.predict(2, 0, api_name="/train_tiny")
     assert tr["steps"] == 2 and len(tr["losses"]) == 2
@@ -98,8 +100,10 @@ def test_errors_are_messages_not_tracebacks(client):
         client.predict(up["session"], 5000, 1, api_name="/window")
     with pytest.raises(AppError, match="top_n"):
         client.predict(up["session"], 999, api_name="/proposals")
-    with pytest.raises(AppError, match="over the server's limit"):
-        client.predict(b64(b"\0" * (3 * 1024 * 1024)), api_name="/upload")
+    with pytest.raises(AppError, match="over the server's limit"):  # over 2 MB, within the body guard's slack
+        client.predict(b64(b"\0" * (2 * 1024 * 1024 + 300_000)), api_name="/upload")
+    with pytest.raises(httpx.HTTPStatusError, match="413"):  # far over: refused before the body is read
+        client.predict(b64(b"\0" * (4 * 1024 * 1024)), api_name="/upload")
     with pytest.raises(AppError) as info:
         client.predict(up["session"], 5, 5, 99, api_name="/assemble_step")
     assert "Traceback" not in str(info.value) and "step must be" in str(info.value)

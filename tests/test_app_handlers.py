@@ -10,9 +10,10 @@ import pytest
 import torch
 from _app_helpers import bad_input_corpus, png_bytes, sample_image, small_checkpoint, small_model, small_predictor
 
-from ifcn_viz.app import callbacks as cb
+from ifcn_viz.app import views as cb
+from ifcn_viz.app.server import AppContext, parse_size
 from ifcn_viz.app.session import SessionStore, fingerprint, open_session
-from ifcn_viz.app.state import AppContext, describe_conversion, parse_size
+from ifcn_viz.app.uploads import describe_conversion
 from ifcn_viz.checkpoints import CheckpointError
 from ifcn_viz.data.io import ImageLoadError
 
