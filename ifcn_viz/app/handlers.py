@@ -290,8 +290,11 @@ def load_uploaded_checkpoint(files: list[str]) -> Predictor:
             if not err.args:
                 raise
             # name the user's files, not the temporary copies
-            text = str(err.args[0]).replace(str(target), weights[0].name).replace(str(tmp / "uploaded.json"),
-                                                                                  cards[0].name if cards else "card")
+            text = (
+                str(err.args[0])
+                .replace(str(target), weights[0].name)
+                .replace(str(tmp / "uploaded.json"), cards[0].name if cards else "card")
+            )
             text = text.replace(str(tmp / "uploaded"), weights[0].stem)
             err.args = (text, *err.args[1:])
             raise
