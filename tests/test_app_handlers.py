@@ -192,13 +192,95 @@ def test_parse_size_and_upload_limit():
 
 
 def test_session_store_is_a_bounded_lru(shared, session):
-    store = SessionStore(capacity=2)
+    store = SessionStore(capacity=2, per_client=2)
     t1, t2 = store.put(session), store.put(session)
     store.get(t1)  # t1 is now the most recent
     t3 = store.put(session)
     assert len(store) == 2 and store.get(t1) is session and store.get(t3) is session
     with pytest.raises(KeyError, match="upload"):
         store.get(t2)
+
+
+def test_one_client_cannot_evict_another_clients_session(session):
+    store = SessionStore(capacity=8, per_client=3)
+    mine = store.put(session, client="b")
+    flood = [store.put(session, client="a") for _ in range(100)]  # "a" fills the store, again and again
+    assert store.get(mine) is session  # b's session survived
+    assert store.clients() == {"a": 3, "b": 1}  # a replaced only its own, least recently used first
+    assert all(store.get(t) is session for t in flood[-3:])
+    with pytest.raises(KeyError, match="upload"):
+        store.get(flood[0])
+    # many clients fill the store: the one holding the most loses first, a one-session client keeps its own
+    for i in range(6):
+        store.put(session, client=f"c{i}")
+    assert store.get(mine) is session and len(store) == 8 and store.clients()["a"] <= 2
+
+
+def test_session_store_bounds_bytes(session):
+    store = SessionStore(capacity=100, per_client=100, max_bytes=3 * session.nbytes)
+    tokens = [store.put(session, client=str(i)) for i in range(5)]
+    assert len(store) == 3 and session.nbytes > session.image.nbytes  # image + cached maps are counted
+    assert store.get(tokens[-1]) is session
+    with pytest.raises(KeyError):
+        store.get(tokens[0])
+
+
+def test_one_error_rule_for_page_and_api(caplog):
+    from ifcn_viz.app.errors import user_message
+
+    # a user error: its own first line, with server paths replaced by the user's names
+    err = ValueError("/tmp/gradio/ab12/cat.png is not an image (PNG, JPEG, ...)\nmore detail")
+    assert user_message(err, {"/tmp/gradio/ab12/cat.png": "cat.png"}) == "cat.png is not an image (PNG, JPEG, ...)"
+    assert user_message(ValueError("cannot read /srv/cache/x9/dog.jpg: truncated")) == "cannot read dog.jpg: truncated"
+    assert user_message(KeyError("unknown or expired session 'x'")) == "unknown or expired session 'x'"
+    # an internal error: a generic line (its text may hold internals), logged with its traceback
+    with caplog.at_level("ERROR"):
+        line = user_message(RuntimeError("CUDA out of memory at /opt/conda/lib/torch.so"))
+    assert line == "internal error (RuntimeError); the server logged it and keeps running"
+    assert "CUDA out of memory" in caplog.text
+
+
+def test_page_and_api_give_the_same_line_for_the_same_error(shared, session):
+    import gradio as gr
+
+    from ifcn_viz.app import build_demo
+    from ifcn_viz.app.api import as_gr_error
+
+    def boom(*_a, **_k):
+        raise RuntimeError("secret internals")
+
+    with pytest.raises(gr.Error) as api_err:
+        as_gr_error(boom)()
+    demo = build_demo(shared)
+    h, page = demo.handlers, demo.page
+    original, cb.compare_scene = cb.compare_scene, boom
+    try:
+        with pytest.warns(UserWarning):
+            out = h.on_compare(1, None)
+    finally:
+        cb.compare_scene = original
+    assert set(out) == {page.status}  # only the status line changes: nothing is padded
+    assert api_err.value.message in out[page.status] and "secret" not in out[page.status]
+
+
+def test_model_description_has_no_server_details(shared):
+    from ifcn_viz.app.api import model_description
+    from ifcn_viz.inference.predictor import Predictor
+
+    p = Predictor(shared.model, shared.infer)
+    p.card = {
+        "name": "mine", "head": "ifcn", "command": "ifcn-viz train --out /home/alice/runs/x", "hardware": "Xeon",
+        "data": {"dataset": "coco", "ann": "/data/coco/ann.json", "image_size": 512, "root": "C:\\data"},
+        "train_config": {"out": "runs/x", "lr": 0.01, "device": "cuda:0", "preset": "tiny"},
+        "metrics": {"AR@100": 0.5, "log": "/tmp/log.txt"}, "step": 100,
+    }  # fmt: skip
+    d = model_description(p)
+    assert d["name"] == "mine" and d["k"] == 5 and d["architecture"] == "InstanceFCN"
+    assert d["training"]["data"] == {"dataset": "coco", "image_size": 512}
+    assert d["training"]["recipe"] == {"lr": 0.01, "preset": "tiny"} and d["metrics"] == {"AR@100": 0.5}
+    text = json.dumps(d)
+    for leak in ("/home", "alice", "runs", "Xeon", "cuda", "ann.json", "log.txt", "command", "C:"):
+        assert leak not in text, leak
 
 
 def test_uploaded_checkpoint_validation(tmp_path):

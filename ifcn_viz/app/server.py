@@ -131,32 +131,37 @@ class BodyLimit:
                 await self._refuse(send, 413, too_big)
                 return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted_receive() -> Any:
-            nonlocal seen
+            # Past the limit we answer 413 ourselves and tell the app the client left (an exception here would
+            # be turned into "400 error parsing the body" by FastAPI); the app's own answer is then dropped.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message.get("type") == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    refused = True
+                    if not started:
+                        await self._refuse(send, 413, too_big)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracked_send(message: Any) -> None:
             nonlocal started
+            if refused:
+                return
             if message.get("type") == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send, 413, too_big)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        except Exception:
+            if not refused:
+                raise
 
 
 # ---------------------------------------------------------------------------------------------- address
