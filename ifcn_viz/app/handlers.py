@@ -219,11 +219,21 @@ class Handlers:
 
         p = self.ctx.predictor_for(user_model)
         which = "the server's default model" if user_model is None else "your model (only you see it)"
-        desc = model_description(p)
-        lines = [f"**In use:** {which}: {model_label(p)}"]
-        for key in ("architecture", "backbone", "head", "k", "m", "stride", "scales", "training", "metrics"):
-            if desc.get(key) not in (None, {}, []):
-                lines.append(f"- {key.replace('_', ' ')}: `{desc[key]}`")
+        d = model_description(p)
+        lines = [
+            f"**In use:** {which}: {model_label(p)}",
+            f"- architecture: {d['architecture']}, backbone `{d['backbone']}`, k = {d['k']}, m = {d['m']} "
+            f"(windows of {d['m'] * d['stride']} px), stride {d['stride']}, {d['parameters']:,} parameters",
+            f"- inference scales (shorter side, px): {', '.join(str(s) for s in d['scales'])}",
+        ]
+        training = d.get("training", {})
+        for part, label in (("data", "training data"), ("recipe", "training recipe")):
+            if training.get(part):
+                lines.append(f"- {label}: " + ", ".join(f"{k} {_short(v)}" for k, v in training[part].items()))
+        if training.get("steps"):
+            lines.append(f"- steps trained: {training['steps']:,}")
+        if d.get("metrics"):
+            lines.append("- metrics: " + " · ".join(f"{k} {v:.3f}" for k, v in d["metrics"].items()))
         lines.append(
             "\nUpload `NAME.safetensors` with its `NAME.json` card (as written by `ifcn-viz train`). Weights are read "
             "with safetensors only: nothing in the file is executed. A file that does not fit its card is refused."
@@ -262,6 +272,14 @@ class Handlers:
             return self._switch(predictor, sess, top_n, thr, iou, "Using your checkpoint")
         except Exception as err:  # noqa: BLE001
             return {self.page.status: failed(err, "Could not load the checkpoint", names)}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_short(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return "/".join(str(v) for v in value)
+    return str(value)
 
 
 def load_uploaded_checkpoint(files: list[str]) -> Predictor:

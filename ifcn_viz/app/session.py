@@ -114,7 +114,7 @@ class SessionStore:
     loses one to it.
     """
 
-    def __init__(self, capacity: int = 32, per_client: int = 4, max_bytes: int = 2 * 1024**3) -> None:
+    def __init__(self, capacity: int = 32, per_client: int = 4, max_bytes: int = 1024**3) -> None:
         if capacity < 1 or per_client < 1 or max_bytes < 1:
             raise ValueError(f"capacity, per_client, max_bytes must be >= 1: {capacity}, {per_client}, {max_bytes}")
         self.capacity = capacity
