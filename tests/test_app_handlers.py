@@ -340,3 +340,35 @@ def test_png_roundtrip_of_views_is_lossless(session):
     v = cb.window_at(session, 10, 10)
     back = np.asarray(Image.open(io.BytesIO(png_bytes(v.view))))
     assert np.array_equal(back, v.view)
+
+
+def test_server_address_flags_then_environment_then_defaults(monkeypatch):
+    from ifcn_viz.app.server import server_address
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert server_address() == ("127.0.0.1", 7860)  # local only by default
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    assert server_address() == ("0.0.0.0", 8123)
+    assert server_address("127.0.0.1", 9000) == ("127.0.0.1", 9000)  # flags win
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "http")
+    with pytest.raises(ValueError, match="GRADIO_SERVER_PORT"):
+        server_address()
+
+
+def test_stale_upload_folders_are_removed_live_ones_kept(tmp_path):
+    import fcntl
+
+    from ifcn_viz.app.uploads import LOCK_NAME, RUN_PREFIX, remove_stale_runs
+
+    stale, live = tmp_path / f"{RUN_PREFIX}dead", tmp_path / f"{RUN_PREFIX}alive"
+    for d in (stale, live):
+        (d / "h").mkdir(parents=True)
+        (d / "h" / "photo.png").write_bytes(b"x")
+    other = tmp_path / "not_ours"
+    other.mkdir()
+    with open(live / LOCK_NAME, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a running server holds its folder's lock
+        assert remove_stale_runs(tmp_path) == [stale]
+    assert not stale.exists() and (live / "h" / "photo.png").exists() and other.exists()
