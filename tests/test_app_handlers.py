@@ -298,8 +298,9 @@ def test_uploaded_checkpoint_validation(tmp_path):
     card["model_config"]["k"] = 3  # the tensors no longer fit the card
     bad_card = tmp_path / "bad.json"
     bad_card.write_text(json.dumps(card))
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(CheckpointError, match="does not fit") as info:
         load_uploaded_checkpoint([str(path), str(bad_card)])
+    assert "mine.safetensors" in str(info.value) and "ifcn_ckpt_" not in str(info.value)  # the user's file
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not tensors")
     with pytest.raises(CheckpointError):

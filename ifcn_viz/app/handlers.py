@@ -298,23 +298,22 @@ def load_uploaded_checkpoint(files: list[str]) -> Predictor:
         raise ValueError(f"{weights[0].name} needs its model card: upload the .json written beside it too")
     tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_"))
     try:
-        target = tmp / f"uploaded{weights[0].suffix.lower()}"
+        # the copies keep the user's file name, so the loader's messages speak of the user's file
+        target = tmp / f"{weights[0].stem}{weights[0].suffix.lower()}"
         shutil.copyfile(weights[0], target)
+        names = {str(target): weights[0].name}
         if cards:
-            shutil.copyfile(cards[0], tmp / "uploaded.json")
+            shutil.copyfile(cards[0], target.with_suffix(".json"))
+            names.update({str(target.with_suffix(".json")): cards[0].name})
         try:
             predictor = Predictor.from_checkpoint(target)
         except Exception as err:
-            if not err.args:
-                raise
-            # name the user's files, not the temporary copies
-            text = (
-                str(err.args[0])
-                .replace(str(target), weights[0].name)
-                .replace(str(tmp / "uploaded.json"), cards[0].name if cards else "card")
-            )
-            text = text.replace(str(tmp / "uploaded"), weights[0].stem)
-            err.args = (text, *err.args[1:])
+            if err.args and isinstance(err.args[0], str):
+                text = err.args[0]
+                for server_path, shown in names.items():
+                    text = text.replace(server_path, shown)
+                err.args = (text.replace(str(tmp), "").replace(str(target.with_suffix("")), target.stem),
+                            *err.args[1:])  # fmt: skip
             raise
         card = predictor.card if predictor.card is not None else {}
         card.setdefault("name", f"uploaded: {weights[0].name}")
