@@ -161,6 +161,8 @@ def test_python_app_py_on_gradio_server_port(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         assert not runs[0].exists()
+        out = proc.stdout.read().decode()
+        assert f"Serving the InstanceFCN explorer on http://127.0.0.1:{port}" in out and "share=True" not in out, out
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -270,8 +270,20 @@ def launch(
     app_kwargs.setdefault("middleware", []).append(Middleware(BodyLimit, max_bytes=body_limit_for(parse_size(size))))
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     _clean_up_on_sigterm()
+    quiet = kwargs.pop("quiet", False)
+    block = not kwargs.pop("prevent_thread_lock", False)
     t0 = time.perf_counter()
     out = demo.launch(server_name=host, server_port=port, share=share, max_file_size=size, css=CSS,
-                      show_error=False, app_kwargs=app_kwargs, **kwargs)  # fmt: skip
+                      show_error=False, app_kwargs=app_kwargs, quiet=True, prevent_thread_lock=True,
+                      **kwargs)  # fmt: skip
     log.info("served in %.2f s", time.perf_counter() - t0)
+    if not quiet:  # our own line: Gradio's would suggest `share=True in launch()`, which is not this app's switch
+        public = (
+            f" and {demo.share_url}"
+            if demo.share_url
+            else " (this machine only; `ifcn-viz app --share` adds a public link)"
+        )
+        print(f"Serving the InstanceFCN explorer on {demo.local_url}{public}", flush=True)
+    if block:
+        demo.block_thread()
     return out
