@@ -373,3 +373,27 @@ def test_stale_upload_folders_are_removed_live_ones_kept(tmp_path):
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a running server holds its folder's lock
         assert remove_stale_runs(tmp_path) == [stale]
     assert not stale.exists() and (live / "h" / "photo.png").exists() and other.exists()
+
+
+def test_api_file_arguments_must_be_uploads_to_this_server(tmp_path):
+    from ifcn_viz.app.uploads import uploaded_file
+
+    root = tmp_path / "uploads"
+    (root / "h1").mkdir(parents=True)
+    ok = root / "h1" / "cat.png"
+    ok.write_bytes(png_bytes(sample_image(1)))
+    assert uploaded_file({"path": str(ok), "orig_name": "my cat.png"}, root, 10**6, "1mb") == (
+        ok.resolve(),
+        "my cat.png",
+    )
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not yours")
+    (root / "h1" / "link.png").symlink_to(outside)  # a link out of the folder is outside too
+    for path in (str(outside), "/etc/passwd", str(root / "h1" / "link.png"), str(root / ".." / "secret.txt")):
+        with pytest.raises(ValueError, match="not a file uploaded to this server") as info:
+            uploaded_file({"path": path}, root, 10**6, "1mb")
+        assert str(tmp_path) not in str(info.value)
+    with pytest.raises(ValueError, match="over the server's limit"):
+        uploaded_file({"path": str(ok)}, root, 10, "10b")
+    with pytest.raises(ValueError, match="handle_file"):
+        uploaded_file({"url": "http://x"}, root, 10, "10b")
