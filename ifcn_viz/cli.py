@@ -21,10 +21,13 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ifcn_viz import __version__
+
     parser = argparse.ArgumentParser(
         prog="ifcn-viz",
         description="InstanceFCN (Dai et al., ECCV 2016): train, propose segments, evaluate, explore.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

@@ -203,7 +203,7 @@ def _restrict(gt: Any, img_ids: set[int]):
 
 def save_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically (readers never see half a file)."""
-    from ifcn_viz.checkpoints import atomic_write_json
+    from ifcn_viz.fileio import atomic_write_json
 
     atomic_write_json(path, obj)
 

@@ -20,7 +20,7 @@ from ifcn_viz.data.transforms import pad_collate
 from ifcn_viz.train import loop as loop_mod
 from ifcn_viz.train.loop import build_train_model, train
 from ifcn_viz.train.loss import LossTerms, instance_fcn_loss
-from ifcn_viz.train.recipe import TrainConfig, lr_at
+from ifcn_viz.train.recipe import RECIPES, TrainConfig, lr_at, train_config
 from ifcn_viz.train.state import STATE_NAME, load_train_state
 from ifcn_viz.train.targets import WindowRule, sample_windows
 
@@ -30,7 +30,7 @@ def small_cfg(out: Path, **kw) -> TrainConfig:
                 train_scenes=16, windows_per_image=64, eval_images=0, ckpt_every=2, progress=False, amp="none",
                 warmup=1, lr=2e-3, log_every=1)  # fmt: skip
     base.update(kw)
-    return TrainConfig(**base)
+    return train_config(base.pop("preset"), **base)
 
 
 def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -179,12 +179,11 @@ def test_fc_baseline_windows_are_reproduced_by_the_assembler_with_k_equal_m():
 def test_paper_preset_trains_end_to_end_with_the_papers_sgd_schedule(tmp_path):
     """The paper's model (dilated VGG-16, k = 5) and recipe (SGD, momentum 0.9, wd 5e-4, lr 1e-3 -> 1e-4 at 80 %),
     run for a few small steps on the CPU: the full path, not only the tiny preset."""
-    from ifcn_viz.train.recipe import RECIPES
-
     recipe = {**RECIPES["paper"], "short_sides": (96,)}  # the paper's 119..900 px pyramid is too slow for a test
     cfg = small_cfg(tmp_path / "paper", **{**recipe, "preset": "paper", "iters": 3, "ckpt_every": 3, "warmup": 0})
     assert lr_at(cfg, 0) == pytest.approx(1e-3)
-    paper_cfg = TrainConfig(**{**recipe, "preset": "paper", "iters": 40_000})
+    paper_cfg = train_config("paper")
+    assert paper_cfg.iters == 40_000 and paper_cfg.optimizer == "sgd" and paper_cfg.batch_size == 1
     assert lr_at(paper_cfg, 31_999) == pytest.approx(1e-3) and lr_at(paper_cfg, 32_000) == pytest.approx(1e-4)
     before = params(build_train_model(cfg))
     result = train(cfg, command="test")
@@ -196,3 +195,73 @@ def test_paper_preset_trains_end_to_end_with_the_papers_sgd_schedule(tmp_path):
     after = model.state_dict()
     changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
     assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("instance.") for k in changed)
+
+
+def test_train_config_layers_recipe_then_shipped_then_explicit_settings():
+    assert TrainConfig() == train_config("tiny"), "the dataclass defaults are the tiny recipe: no second default"
+    cfg = train_config("paper", iters=10, lr=None, out="runs/x")
+    assert (cfg.optimizer, cfg.lr, cfg.iters, cfg.out) == ("sgd", 1e-3, 10, "runs/x")
+    assert cfg.short_sides == RECIPES["paper"]["short_sides"]
+    assert train_config("resnet50").out == "runs/resnet50"
+    shipped = train_config("tiny", shipped=True, seed=None, eval_images=3)
+    assert (shipped.iters, shipped.warmup, shipped.seed, shipped.eval_images) == (1200, 50, 0, 3)
+    with pytest.raises(ValueError, match="--shipped is the recorded recipe"):
+        train_config("tiny", shipped=True, dataset="coco", coco_ann="a.json", image_dir="i")
+    with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of paper, resnet50, tiny"):
+        train_config("huge")
+    with pytest.raises(ValueError, match=r"unknown training settings \['iter'\]"):
+        train_config("tiny", iter=3)
+    with pytest.raises(ValueError, match="head must be one of ifcn, fc"):
+        train_config("tiny", head="mlp")
+
+
+def test_the_cli_the_ablation_and_the_live_training_build_their_config_with_the_recipe():
+    from ifcn_viz.app.live_train import live_config
+    from ifcn_viz.cli import build_parser
+    from ifcn_viz.train import commands
+    from ifcn_viz.train.ablation import ablation_configs
+    from ifcn_viz.train.recipe import DATASETS
+
+    assert commands.DATASETS == DATASETS
+    args = build_parser().parse_args(["train", "--preset", "tiny", "--iters", "7", "--no-progress"])
+    assert commands._config_from_args(args) == train_config("tiny", iters=7, progress=False)
+    args = build_parser().parse_args(["train", "--shipped", "--out", "o"])
+    assert commands._config_from_args(args) == train_config("tiny", shipped=True, out="o")
+    live = live_config(20, seed=3)
+    assert live.train_scenes == RECIPES["tiny"]["train_scenes"] == 2000  # not 100,000 uncached scenes
+    assert (live.optimizer, live.lr, live.iters, live.device, live.amp) == ("adamw", 3e-3, 20, "cpu", "none")
+    recipe = {k: v for k, v in RECIPES["tiny"].items() if k not in ("iters", "batch_size")}  # the ablation's budget
+    configs = ablation_configs("runs/a", iters=5, seed=0, eval_images=2)
+    for _, cfg in configs:
+        assert {k: getattr(cfg, k) for k in recipe} == recipe and (cfg.iters, cfg.batch_size) == (5, 4)
+    assert [(c.k, c.head) for _, c in configs] == [(1, "ifcn"), (3, "ifcn"), (5, "ifcn"), (7, "ifcn"), (None, "fc")]
+
+
+def test_an_fc_head_run_loads_back_through_the_loader_and_the_predictor(tmp_path):
+    """`ifcn-viz train --head fc` writes a checkpoint whose card says head=fc; it loads like any other."""
+    from ifcn_viz.cli import main
+    from ifcn_viz.config import InferConfig
+    from ifcn_viz.inference.predictor import Predictor
+    from ifcn_viz.model.fc_baseline import FCBaselineModel
+
+    out = tmp_path / "fc"
+    argv = ["train", "--head", "fc", "--iters", "2", "--batch-size", "1", "--image-size", "96", "--eval-images", "0",
+            "--amp", "none", "--no-progress", "--out", str(out), "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    ckpt = out / "checkpoint.safetensors"
+    model, card = load_checkpoint(ckpt)
+    assert isinstance(model, FCBaselineModel) and card["model_config"]["head"] == "fc" and model.config.k == 21
+    predictor = Predictor.from_checkpoint(ckpt, infer=InferConfig(scales=(96,), pre_nms_top_k=50, top_n=10))
+    assert isinstance(predictor.model, FCBaselineModel)
+    image = SyntheticDataset(1, seed=2, size=(96, 96)).scene(0)[0]
+    predictor.set_image(image)
+    props = predictor.proposals()
+    assert 0 < len(props.scores) <= 10 and props.masks.shape[1:] == (96, 96)
+    from PIL import Image  # and through the CLI, with the inference settings of its card
+
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    argv = ["propose", str(tmp_path / "scene.png"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "r.json"),
+            "--top-n", "5", "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < len(results) <= 5 and all(r["image_id"] == 1 and "segmentation" in r for r in results)

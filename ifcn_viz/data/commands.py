@@ -21,8 +21,8 @@ def write_synthetic_coco(
     from pycocotools import mask as mask_utils
     from tqdm.auto import tqdm
 
-    from ifcn_viz.checkpoints import atomic_write_json
     from ifcn_viz.data.synthetic import generate_scene
+    from ifcn_viz.fileio import atomic_write_json
 
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")

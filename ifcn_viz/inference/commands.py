@@ -179,7 +179,7 @@ def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10, alpha: f
     from matplotlib import colormaps
     from PIL import Image, ImageDraw
 
-    from ifcn_viz.checkpoints import atomic_write
+    from ifcn_viz.fileio import atomic_write
 
     canvas = image.astype(np.float32).copy()
     colours = (np.array(colormaps["tab10"].colors) * 255).astype(np.float32)  # (10, 3)

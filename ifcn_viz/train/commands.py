@@ -6,31 +6,25 @@ import argparse
 import shlex
 import sys
 
-PRESETS = ("tiny", "resnet50", "paper")
+from ifcn_viz.config import HEADS, PRESETS
+
+DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
+AMP = ("auto", "bf16", "fp16", "none")
 
 
 def _config_from_args(args: argparse.Namespace):
-    from ifcn_viz.train.recipe import RECIPES, SHIPPED_RECIPE, TrainConfig
+    from ifcn_viz.train.recipe import train_config
 
-    fields: dict = {"preset": args.preset, "dataset": args.dataset}
-    fields.update(RECIPES[args.preset])
-    if args.shipped:
-        if args.preset != "tiny" or args.dataset != "synthetic":
-            raise ValueError("--shipped is the recorded recipe of the shipped model: --preset tiny --dataset synthetic")
-        fields.update(SHIPPED_RECIPE)
     explicit = {
-        "out": args.out, "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr, "amp": args.amp,
-        "device": args.device, "seed": args.seed, "eval_every": args.eval_every, "eval_images": args.eval_images,
-        "k": args.k, "head": args.head, "coco_ann": args.coco_ann, "image_dir": args.image_dir,
-        "voc_root": args.voc_root, "voc_split": args.voc_split, "ckpt_every": args.ckpt_every,
-        "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers, "image_size": args.image_size,
-        "backbone_weights": args.backbone_weights, "log_every": args.log_every,
+        "dataset": args.dataset, "out": args.out, "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr,
+        "amp": args.amp, "device": args.device, "seed": args.seed, "eval_every": args.eval_every,
+        "eval_images": args.eval_images, "k": args.k, "head": args.head, "coco_ann": args.coco_ann,
+        "image_dir": args.image_dir, "voc_root": args.voc_root, "voc_split": args.voc_split,
+        "ckpt_every": args.ckpt_every, "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers,
+        "image_size": args.image_size, "backbone_weights": args.backbone_weights, "log_every": args.log_every,
+        "tensorboard": bool(args.tensorboard), "progress": not args.no_progress,
     }  # fmt: skip
-    fields.update({k: v for k, v in explicit.items() if v is not None})
-    fields.setdefault("out", f"runs/{args.preset}")
-    fields["tensorboard"] = bool(args.tensorboard)
-    fields["progress"] = not args.no_progress
-    return TrainConfig(**fields)
+    return train_config(args.preset, shipped=args.shipped, **explicit)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -71,8 +65,8 @@ def _ablation(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train InstanceFCN (CPU, GPU, or torchrun for several)")
-    p.add_argument("--preset", choices=PRESETS, default="tiny", help="model + recipe (default tiny)")
-    p.add_argument("--dataset", choices=("synthetic", "coco", "voc"), default="synthetic")
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model + recipe (default tiny)")
+    p.add_argument("--dataset", choices=DATASETS, default="synthetic")
     p.add_argument("--coco-ann", help="COCO instances JSON (with --dataset coco)")
     p.add_argument("--image-dir", help="COCO image folder (with --dataset coco)")
     p.add_argument("--voc-root", help="the VOC2012 folder (with --dataset voc)")
@@ -83,14 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shipped", action="store_true", help="the shipped model's recorded recipe; installs the result")
     p.add_argument("--batch-size", type=int, help="images per process")
     p.add_argument("--lr", type=float, help="base learning rate")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), help="mixed precision (default auto)")
+    p.add_argument("--amp", choices=AMP, help="mixed precision (default auto)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, help="seed of the model init, data order, augmentation and sampling")
     p.add_argument("--eval-every", type=int, help="AR evaluation every N steps (and at the end)")
     p.add_argument("--eval-images", type=int, help="held-out synthetic images for AR (0 disables)")
     p.add_argument("--ckpt-every", type=int, help="checkpoint every N steps (and at the end)")
     p.add_argument("--k", type=int, help="override the preset's k (the ablation)")
-    p.add_argument("--head", choices=("ifcn", "fc"), help="ifcn (default) or the DeepMask-style fc baseline")
+    p.add_argument("--head", choices=list(HEADS), help="ifcn (default) or the DeepMask-style fc baseline")
     p.add_argument("--image-size", type=int, help="side of the synthetic scenes (default 256)")
     p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet")
     p.add_argument("--max-bad-steps", type=int, help="stop after this many non-finite losses (default 20)")

@@ -23,9 +23,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ifcn_viz.checkpoints import atomic_write, save_checkpoint
+from ifcn_viz.checkpoints import save_checkpoint
 from ifcn_viz.config import get_preset
 from ifcn_viz.data.transforms import JointTransform, pad_collate
+from ifcn_viz.fileio import atomic_write
 from ifcn_viz.train import distributed as D
 from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
 from ifcn_viz.train.loss import instance_fcn_loss

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ifcn_viz.checkpoints import CheckpointError, atomic_write
+from ifcn_viz.checkpoints import CheckpointError
+from ifcn_viz.fileio import atomic_write
 
 STATE_NAME = "train_state.pt"
 # Settings a resumed run must share with the run it continues (they fix the schedule and the data order).
