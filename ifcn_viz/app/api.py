@@ -95,7 +95,7 @@ def model_description(p: Predictor) -> dict[str, Any]:
     Every field is chosen by name (an allowlist) and every value is a plain number or a short word."""
     card = p.card or {}
     cfg = getattr(p.model, "config", None)
-    head = _plain(card.get("head")) or "ifcn"
+    head = _plain(getattr(cfg, "head", None)) or _plain(card.get("head")) or "ifcn"
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     train = card.get("train_config") if isinstance(card.get("train_config"), dict) else {}
     training = {
