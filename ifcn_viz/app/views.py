@@ -1,7 +1,7 @@
-"""The app's pure functions: session + parameters in, RGB uint8 pictures and JSON-ready dicts out.
+"""The app's views as pure functions: session + parameters in, RGB uint8 pictures and JSON-ready dicts out.
 
-No Gradio here.  ``demo.py`` calls these from its event handlers (which add gr.State, gr.Warning and the
-click's ``evt.index``) and exposes each one with ``gr.api`` for ``gradio_client``; tests call them directly.
+No Gradio here.  The page's event handlers (``handlers.py``, adding gr.State, gr.Warning and the click's
+``evt.index``) and the API endpoints (``api.py``, for ``gradio_client``) both call these; tests call them directly.
 Coordinates are original-image pixels ``(x, y)``; arrays index ``[y, x]``.
 """
 
