@@ -65,14 +65,15 @@ def test_viz_draws_exactly_the_proposals_masks_at_every_scale(shipped_on_scene):
         assert not missing.any(), f"proposal {i}: {missing.sum()} contour pixels not drawn"
 
 
-def test_36_windows_at_3_scales_paste_like_the_proposals(shipped_on_scene):
-    """The issue's measurement: 12 windows per scale, the viz's mask against the proposals' paste code path."""
+def test_12_windows_at_every_scale_paste_like_the_proposals(shipped_on_scene):
+    """The issue's measurement (36 windows at 3 scales): 12 windows per scale, the viz's mask against the
+    proposals' paste code path."""
     predictor, image = shipped_on_scene
     hw = image.shape[:2]
-    assert len(predictor.scales) == 3
+    assert len(predictor.scales) >= 3
     gen = torch.Generator().manual_seed(0)
     worst = 0
-    for s in range(3):
+    for s in range(len(predictor.scales)):
         grid = predictor.grid(s)
         hf, wf = grid.feature_hw
         cy = torch.randint(0, hf, (12,), generator=gen)

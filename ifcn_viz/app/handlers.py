@@ -46,10 +46,12 @@ class Handlers:
 
     def _explore_views(self, session: ImageSession, top_n, thr, iou, scale) -> Out:
         p = self.page
-        v = views.explore(session, int(top_n), float(thr), float(iou), int(scale))
+        scale = int(scale) if 0 <= int(scale) < len(session.predictor.scales) else -1  # the new image's scales
+        v = views.explore(session, int(top_n), float(thr), float(iou), scale)
         img = views.display_image(session)
+        menu = gr.update(choices=scale_dropdown_choices(session.predictor), value=scale)
         return {p.sess: session, p.ex_image: img, p.as_image: img, p.pv_image: img, p.mosaic: v.mosaic,
-                p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data}  # fmt: skip
+                p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data, p.scale: menu}  # fmt: skip
 
     def _open(self, src: Any, name: str, user_model, top_n, thr, iou, scale, names: dict[str, str]) -> Out:
         t0 = time.perf_counter()

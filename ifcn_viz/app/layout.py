@@ -94,7 +94,7 @@ class Page:
     def image_views(self) -> set[gr.components.Component]:
         """What opening an image (upload, example, new model) may change."""
         return {self.sess, self.status, self.ex_image, self.mosaic, self.objectness, self.props_img,
-                self.props_json, self.as_image, self.pv_image}  # fmt: skip
+                self.props_json, self.as_image, self.pv_image, self.scale}  # fmt: skip
 
 
 def picture(label: str, elem_id: str, **kw: Any) -> gr.Image:

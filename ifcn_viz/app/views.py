@@ -66,7 +66,16 @@ def resolve_scale(predictor: Predictor, scale: int | None) -> int:
 
 
 def scale_choices(predictor: Predictor) -> list[tuple[str, int]]:
-    """Dropdown choices: ``(label, index)`` per inference scale, with the window's size in input pixels."""
+    """Dropdown choices: ``(label, index)`` per scale of the current image, each with the object sizes it serves
+    (``predictor.levels``: objects whose side lands in the window's positive band at that scale).  Before an image
+    is set, the fixed pyramid's sides; an adaptive pyramid's scales depend on the image, so none are listed yet."""
+    if predictor.image is not None and predictor.scales:
+        return [
+            (f"{i}: shorter side {lv.shorter_side} px, serves objects ~{lv.objects[0]:.0f}-{lv.objects[1]:.0f} px", i)
+            for i, lv in enumerate(predictor.levels)
+        ]
+    if predictor.infer.pyramid != "fixed":
+        return []
     win = predictor.m * predictor.stride
     return [
         (f"{i}: shorter side {s} px (windows ~{win} px at that size)", i) for i, s in enumerate(predictor.infer.scales)
