@@ -87,9 +87,23 @@ def test_resume_continues_step_count_schedule_and_data_exactly(tmp_path):
 
 
 def test_resume_refuses_different_settings(tmp_path):
-    train(small_cfg(tmp_path / "c", iters=2))
-    with pytest.raises(ValueError, match="iters"):
-        train(small_cfg(tmp_path / "c", iters=6), resume=True)
+    train(small_cfg(tmp_path / "c", iters=4), stop_at=2)
+    with pytest.raises(ValueError, match="seed"):
+        train(small_cfg(tmp_path / "c", iters=4, seed=3), resume=True)
+    with pytest.raises(ValueError, match="already at step 2"):
+        train(small_cfg(tmp_path / "c", iters=1), resume=True)
+
+
+def test_a_finished_run_can_be_extended_and_says_where_it_resumed(tmp_path, capsys):
+    train(small_cfg(tmp_path / "e", iters=2))
+    capsys.readouterr()
+    res = train(small_cfg(tmp_path / "e", iters=4), resume=True)
+    out = capsys.readouterr().out
+    assert "resumed from step 2 of 4" in out and "extended from 2 to 4" in out, out
+    assert res.step == 4 and load_train_state(tmp_path / "e" / STATE_NAME)["step"] == 4
+    logged = [json.loads(line)["step"] for line in (tmp_path / "e" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]
+    assert "step 3/4  loss" in out  # plain log lines without a progress bar
 
 
 def test_non_finite_losses_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
@@ -98,14 +112,17 @@ def test_non_finite_losses_are_skipped_then_the_run_stops(tmp_path, monkeypatch)
         return LossTerms(terms.total * float("nan"), terms.objectness, terms.mask)
 
     monkeypatch.setattr(loop_mod, "instance_fcn_loss", nan_loss)
-    before = params(build_train_model(small_cfg(tmp_path)))
+    before = {k: v.detach().clone() for k, v in build_train_model(small_cfg(tmp_path)).named_parameters()}
+    built = []
+    monkeypatch.setattr(loop_mod, "build_train_model", lambda cfg: built.append(build_train_model(cfg)) or built[-1])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(FloatingPointError, match="non-finite"):
             train(small_cfg(tmp_path / "nan", iters=10, max_bad_steps=3))
     assert sum("non-finite loss" in str(w.message) for w in caught) == 3
-    assert before  # the model was built; the stop comes before any checkpoint
-    assert not (tmp_path / "nan" / STATE_NAME).exists()
+    after = dict(built[0].named_parameters())  # the weights the run trained (BN statistics move on forward)
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+    assert not (tmp_path / "nan" / STATE_NAME).exists()  # the stop comes before any checkpoint
 
 
 def test_bf16_autocast_training_runs_with_finite_losses(tmp_path):
