@@ -176,12 +176,17 @@ def test_propose_with_a_real_checkpoint(tmp_path, capsys):
         + ["--mask-threshold", "0.3", "--device", "cpu", "--out", str(tmp_path / "p.json"), "--no-progress"]
     )
     assert rc == 0 and len(json.loads((tmp_path / "p.json").read_text())) <= 3
-    assert (
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:  # refused while parsing, before any model is built
         run_cli(
             ["propose", str(tmp_path / "a.png"), "--checkpoint", str(tmp_path / "nope.safetensors")]
             + ["--out", str(tmp_path / "q.json")]
         )
-        == 2
+    assert info.value.code == 2 and "checkpoint file not found" in capsys.readouterr().err
+    assert not (tmp_path / "q.json").exists()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"junk")
+    assert (
+        run_cli(["propose", str(tmp_path / "a.png"), "--checkpoint", str(bad), "--out", str(tmp_path / "r.json")]) == 2
     )
     assert "cannot load checkpoint" in capsys.readouterr().err
-    assert not (tmp_path / "q.json").exists()
