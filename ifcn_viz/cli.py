@@ -56,7 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ifcn-viz {args.command}: interrupted", file=sys.stderr)
         return 130
     except USER_ERRORS as err:
-        print(f"ifcn-viz {args.command}: {one_line(err)}", file=sys.stderr)
+        reason = getattr(err, "reason", None)  # an ImageLoadError: word "what is accepted" for a CLI user
+        if reason:
+            from ifcn_viz.data.io import CLI_ACCEPTED
+
+            text = f"{' '.join(reason.split())} ({CLI_ACCEPTED})"
+        else:
+            text = one_line(err)
+        print(f"ifcn-viz {args.command}: {text}", file=sys.stderr)
         return 2
 
 

@@ -201,14 +201,7 @@ def evaluate_predictor(
         img_ids = img_ids[: int(max_images)]
         gt = _restrict(gt, set(img_ids))
     image_dir = Path(image_dir)
-    if not img_ids:
-        raise ValueError(f"the ground truth {_name(coco_gt_path)} lists no images")
-    if not any((image_dir / gt.imgs[i]["file_name"]).is_file() for i in img_ids):
-        first = gt.imgs[img_ids[0]]["file_name"]
-        raise ValueError(
-            f"none of the {len(img_ids)} images of the ground truth is in {image_dir} (e.g. {first}); "
-            "--image-dir must be the folder their file_name entries are relative to"
-        )
+    check_images_found(gt, image_dir, img_ids, _name(coco_gt_path))
     results: list[dict[str, Any]] = []
     for done, img_id in enumerate(tqdm(img_ids, desc="eval", unit="img", disable=not progress), 1):
         info = gt.imgs[img_id]
@@ -228,6 +221,20 @@ def evaluate_predictor(
         if on_progress is not None:
             on_progress(done, len(img_ids))
     return evaluate_results(gt, results), results
+
+
+def check_images_found(gt: Any, image_dir: str | Path, img_ids: Sequence[int] | None = None, name: str = "") -> None:
+    """A one-line ``ValueError`` when the ground truth lists no image, or none of them is in ``image_dir``."""
+    image_dir = Path(image_dir)
+    img_ids = sorted(gt.getImgIds()) if img_ids is None else list(img_ids)
+    if not img_ids:
+        raise ValueError(f"the ground truth {name} lists no images".replace("  ", " "))
+    if not any((image_dir / str(gt.imgs[i].get("file_name", ""))).is_file() for i in img_ids):
+        first = gt.imgs[img_ids[0]].get("file_name")
+        raise ValueError(
+            f"none of the {len(img_ids)} images of the ground truth is in {image_dir} (e.g. {first}); "
+            "--image-dir must be the folder their file_name entries are relative to"
+        )
 
 
 def _name(src: Any) -> str:

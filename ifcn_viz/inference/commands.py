@@ -173,9 +173,11 @@ def run_propose(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ifcn_viz.evaluate import METRIC_KEYS, _as_coco, evaluate_predictor, save_json
+    from ifcn_viz.evaluate import METRIC_KEYS, _as_coco, check_images_found, evaluate_predictor, save_json
 
     gt = _as_coco(args.coco_gt)  # a results list or a non-COCO file: one line (ifcn_viz.cli's error boundary)
+    ids = sorted(gt.getImgIds())[: args.max_images]
+    check_images_found(gt, args.image_dir, ids, str(args.coco_gt))  # before the model is loaded
     setup = _setup(args, "eval")
     if setup is None:
         return 2
