@@ -178,7 +178,8 @@ def _from_pil(im: Image.Image, name: str) -> np.ndarray:
         im.seek(0)  # animated GIF / APNG / WebP: the first frame
     _full_decode(im, name)
     try:
-        im = ImageOps.exif_transpose(im)
+        if im.getexif().get(0x0112, 1) not in (None, 1):  # only when there is a rotation: the call copies the image
+            im = ImageOps.exif_transpose(im)
     except _DECODE_ERRORS as err:  # a malformed EXIF block: use the pixels as stored
         warnings.warn(f"{name}: ignoring an unreadable EXIF orientation ({err})", stacklevel=3)
     return _check_size(_pil_to_rgb(im, name), name)
@@ -197,7 +198,7 @@ def _pil_to_rgb(im: Image.Image, name: str) -> np.ndarray:
     if mode == "F":
         return _from_array(np.asarray(im, dtype=np.float32))
     if mode in ("LA", "La", "PA", "RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
-        rgba = np.asarray(im.convert("RGBA"))
+        rgba = np.asarray(im if mode == "RGBA" else im.convert("RGBA"))  # no extra full-size copy for RGBA
         return _composite_over_white(rgba)
     try:
         return np.array(im.convert("RGB"), dtype=np.uint8)  # L, 1, P, CMYK, YCbCr, LAB, HSV
