@@ -160,7 +160,7 @@ def hostile_images(directory: Path) -> dict[str, Case]:
     put("tall_16x2400000.png", png_zeros(16, 2_400_000), False, "aspect ratio", "20:1")
     put("wide_2400000x16.png", png_zeros(2_400_000, 16), False, "aspect ratio")
     put("rgba16_40mp.png", png_zeros(8000, 5000, bit_depth=16, colour_type=6), True)
-    put("bomb_50000x50000.png", png_header_only(50_000, 50_000), False, "over the limit")
+    put("bomb_50000x50000.png", png_header_only(50_000, 50_000), False, "40,000,000 pixels")
     put("eps.eps", EPS, False, "PostScript")
     put("eps_named.png", EPS, False, "PostScript")  # an EPS with a .png name: still never decoded
     put("pdf.png", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", False, "PDF")

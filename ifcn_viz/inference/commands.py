@@ -1,7 +1,8 @@
 """`ifcn-viz propose` and `ifcn-viz eval`: segment proposals for images, and their AR on a COCO-format set.
 
 A bad image never stops the run: its one-line reason goes to stderr, the other images are processed and the
-results written (as they come: a failure late loses nothing done), and the command exits with status 1 at the end.
+results written (as they come: a failure late loses nothing done), and the command exits with status 1 at the end
+(2 when no image could be used).
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def run_propose(args: argparse.Namespace) -> int:
                 save_overlay(predictor.image, props, out, top=args.viz_top)
     finally:
         writer.close()
+    if failed == len(images):  # nothing usable: the reasons above are the whole answer
+        return 2
     print(f"wrote {writer.n} proposals for {len(images) - failed} image(s) to {args.out}", file=sys.stderr)
     return 1 if failed else 0
 
