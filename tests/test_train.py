@@ -213,3 +213,155 @@ def test_paper_preset_trains_end_to_end_with_the_papers_sgd_schedule(tmp_path):
     after = model.state_dict()
     changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
     assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("instance.") for k in changed)
+
+
+# ---------------------------------------------------------------- issue 13: training never loses more than a bound
+
+
+def _count_checkpoints(monkeypatch) -> list[int]:
+    steps: list[int] = []
+    orig = loop_mod._write_checkpoint
+
+    def counting(model, optimizer, scaler, cfg, step, *a, **k):
+        steps.append(step)
+        return orig(model, optimizer, scaler, cfg, step, *a, **k)
+
+    monkeypatch.setattr(loop_mod, "_write_checkpoint", counting)
+    return steps
+
+
+def test_checkpoints_at_least_ten_per_run_and_by_time(tmp_path, monkeypatch):
+    from ifcn_viz.limits import checkpoint_interval
+
+    assert checkpoint_interval(400, 500) == 40 and checkpoint_interval(3000, 500) == 300
+    assert checkpoint_interval(100_000, 500) == 500 and checkpoint_interval(5, 500) == 1
+    steps = _count_checkpoints(monkeypatch)
+    train(small_cfg(tmp_path / "a", iters=20, ckpt_every=500))  # the default --ckpt-every, far above --iters
+    assert steps == list(range(2, 21, 2))  # a tenth of the run at most between two checkpoints
+    steps.clear()
+    train(small_cfg(tmp_path / "b", iters=6, ckpt_every=500, ckpt_minutes=1e-9))  # every step is "minutes" late
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+_KILL_CHILD = """
+import sys, time
+from ifcn_viz.train import loop
+from ifcn_viz.train.recipe import TrainConfig
+cfg = TrainConfig.from_dict({cfg!r})
+orig = loop.instance_fcn_loss
+def slow(*a, **k):
+    time.sleep(0.1)  # widen the window in which the parent kills us
+    return orig(*a, **k)
+loop.instance_fcn_loss = slow
+loop.train(cfg)
+"""
+
+
+def test_a_run_killed_halfway_with_default_checkpoint_settings_loses_at_most_a_tenth(tmp_path, capsys):
+    """SIGKILL at about step 15 of 30 with --ckpt-every left at its default (500): the newest complete state is at
+    most 3 steps (a tenth of the run) behind, and --resume continues from it to the end."""
+    cfg = small_cfg(tmp_path / "k", iters=30, ckpt_every=TrainConfig.ckpt_every, ckpt_minutes=5.0)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", _KILL_CHILD.format(cfg=cfg.to_dict())], env=env)
+    log = tmp_path / "k" / "metrics.jsonl"
+    deadline, logged = time.time() + 120, 0
+    try:
+        while time.time() < deadline and child.poll() is None:
+            if log.is_file():
+                lines = [ln for ln in log.read_text().splitlines() if ln.endswith("}")]
+                logged = json.loads(lines[-1])["step"] if lines else 0
+                if logged >= 15:
+                    break
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert 15 <= logged < 30, f"the child should be killed mid-run (last logged step {logged})"
+    saved = load_train_state(tmp_path / "k" / STATE_NAME)["step"]
+    assert 0 < logged - saved + 1 <= 3 + 1, (logged, saved)  # at most 3 steps lost (the step being run aside)
+    capsys.readouterr()
+    resumed = train(cfg, resume=True)
+    assert f"resumed from step {saved} of 30" in capsys.readouterr().out
+    assert resumed.step == 30 and not list((tmp_path / "k").glob(".*.tmp"))
+
+
+def _disk_full(*a, **k):
+    raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 4352 vs 4240")
+
+
+def test_a_full_disk_says_so_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    calls = []
+    orig = loop_mod.save_train_state
+
+    def second_fails(path, state):
+        calls.append(state["step"])
+        if len(calls) > 1:
+            _disk_full()  # what torch.save raises when the disk fills up
+        orig(path, state)
+
+    monkeypatch.setattr(loop_mod, "save_train_state", second_fails)
+    with pytest.raises(loop_mod.DiskFullError, match=r"the disk is full: writing the step-2 checkpoint .* needs about"):
+        train(small_cfg(tmp_path / "full", iters=4, ckpt_every=1))
+    assert load_train_state(tmp_path / "full" / STATE_NAME)["step"] == 1  # the previous complete state is kept
+    assert not list((tmp_path / "full").glob(".*.tmp"))
+
+
+def test_a_full_disk_through_the_cli_is_one_line(tmp_path, monkeypatch, capsys):
+    from ifcn_viz.cli import main
+
+    monkeypatch.setattr(loop_mod, "save_train_state", _disk_full)
+    argv = ["train", "--iters", "1", "--batch-size", "1", "--image-size", "64", "--eval-images", "0", "--amp", "none"]
+    rc = main([*argv, "--out", str(tmp_path / "run"), "--no-progress", "--log-every", "1"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert rc == 2 and len(err) == 1 and err[0].startswith("ifcn-viz train: the disk is full"), err
+    assert "MB" in err[0] and "--resume" in err[0]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 6 MB tmpfs (root only): room for checkpoint.safetensors (3.7 MB) but not for train_state.pt."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("needs root and mount to make a small tmpfs (the injected ENOSPC tests run everywhere)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_really_full_disk(small_tmpfs):
+    with pytest.raises(loop_mod.DiskFullError, match="the disk is full"):
+        train(small_cfg(small_tmpfs / "run", iters=2, ckpt_every=2))
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody may write: a read-only tmpfs when root (root ignores permissions), else mode 0555."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro
+        ro.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)]).returncode:
+        pytest.skip("running as root without mount: cannot make a read-only folder")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)
+
+
+def test_a_read_only_out_is_refused_before_training(read_only_dir, capsys, monkeypatch):
+    from ifcn_viz.cli import main
+
+    built = []
+    monkeypatch.setattr(loop_mod, "build_train_model", lambda cfg: built.append(cfg))
+    with pytest.raises(OSError, match="cannot write to the run folder"):
+        train(small_cfg(read_only_dir / "run"))
+    assert not built  # refused before any model is built
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", str(read_only_dir / "run")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert info.value.code == 2 and len(err) == 1 and "is not writable" in err[0], err
