@@ -194,6 +194,7 @@ def evaluate_predictor(
     from tqdm.auto import tqdm
 
     from ifcn_viz.data.io import ImageLoadError
+    from ifcn_viz.limits import check_mask_budget
 
     gt = _as_coco(coco_gt_path)
     img_ids = sorted(gt.getImgIds())
@@ -213,6 +214,7 @@ def evaluate_predictor(
                 raise ImageLoadError(
                     f"{path} is {w}x{h} but the ground truth says {info.get('width')}x{info.get('height')}"
                 )
+            check_mask_budget(h, w, top_n, name=str(info["file_name"]))  # a LimitError stops the evaluation
             results += proposals_to_coco_results(predictor.proposals(top_n=top_n), img_id)
         except (ImageLoadError, OSError) as err:
             if on_error is None:

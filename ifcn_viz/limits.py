@@ -37,6 +37,7 @@ MAX_ASPECT = 20  # longer side / shorter side: beyond it the max_side cap squash
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # the only decoders ever called (no EPS/PDF/...)
 MAX_WINDOW_PIXELS = 40_000_000  # original-image pixels one pasted window may cover (clipped to the image)
 MAX_PYRAMID_PIXELS = 60_000_000  # sum over scales of the resized image's pixels (what the backbone sees)
+MAX_MASK_BYTES = 2 * 1024**3  # top_n full-resolution bool masks of one image (Proposals.masks is [N, H, W])
 # ---------------------------------------------------------------- training
 CKPT_SECONDS = 300.0  # a training checkpoint at least every 5 minutes (--ckpt-minutes)
 MIN_CKPTS_PER_RUN = 10  # ... and at least 10 per run whatever --iters (so a kill loses at most 10 % of the steps)
@@ -179,6 +180,17 @@ def check_pyramid(h: int, w: int, scales: Iterable[int], max_side: int, window_p
         raise LimitError(
             f"{name} ({w}x{h}): the scales {list(scales)} would resize it to {total:,} pixels in all; at most "
             f"{MAX_PYRAMID_PIXELS:,}"
+        )
+
+
+def check_mask_budget(h: int, w: int, top_n: int, name: str = "image") -> None:
+    """``top_n`` masks at full resolution cost ``top_n * h * w`` bytes: refuse beyond :data:`MAX_MASK_BYTES`."""
+    need = int(top_n) * int(h) * int(w)
+    if need > MAX_MASK_BYTES:
+        most = max(1, MAX_MASK_BYTES // max(1, h * w))
+        raise LimitError(
+            f"{name} ({w}x{h}): {top_n} full-size masks would take {_gb(need)}; at most {_gb(MAX_MASK_BYTES)} "
+            f"(use --top-n {most} or less, or a smaller image)"
         )
 
 

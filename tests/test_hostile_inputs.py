@@ -164,13 +164,17 @@ def test_hostile_inputs_through_the_cli_give_one_line_within_budget(images, chec
             + ["--checkpoint", str(checkpoints["head_1e6"].path)],
             "head_channels",
         ),
+        "16-bit RGBA 40 MP, 100 masks": (
+            cli + [str(tmp_path / "c.json"), str(images["rgba16_40mp.png"].path), "--top-n", "100"],
+            "full-size masks would take",
+        ),
     }  # fmt: skip
     for what, (argv, words) in runs.items():
         r = measure(argv, timeout=90)
         err = [ln for ln in r["err"].splitlines() if ln.strip()]
         assert r["rc"] == 2 and "Traceback" not in r["err"], (what, r)
         assert len(err) == 1 and words in err[0] and err[0].startswith("ifcn-viz propose:"), (what, err)
-        assert r["peak_mb"] < 2000 and r["secs"] < 60, (what, r["peak_mb"], r["secs"])  # before: 5.7-6.8 GB
+        assert r["peak_mb"] < 2500 and r["secs"] < 60, (what, r["peak_mb"], r["secs"])  # before: 3.2-7.4 GB
     # the smallest valid images (16..35 px a side) all get proposals
     small = [str(c.path) for n, c in images.items() if n.startswith(("small_", "strip_"))]
     r = measure(cli + [str(tmp_path / "small.json"), *small, "--top-n", "5"], timeout=90)

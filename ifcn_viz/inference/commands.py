@@ -143,6 +143,7 @@ def run_propose(args: argparse.Namespace) -> int:
 
     from ifcn_viz.data.io import ImageLoadError
     from ifcn_viz.evaluate import proposals_to_coco_results
+    from ifcn_viz.limits import LimitError, check_mask_budget
 
     images = T.expand_images(args.images)  # a ValueError becomes one line (ifcn_viz.cli)
     writer = _ResultsWriter(args.out)  # before the model is loaded: an unwritable --out costs nothing
@@ -155,8 +156,9 @@ def run_propose(args: argparse.Namespace) -> int:
         for image_id, name in enumerate(tqdm(images, desc="propose", unit="img", disable=args.no_progress), 1):
             try:
                 predictor.set_image(name)
+                check_mask_budget(*predictor.image.shape[:2], kw["top_n"], name=Path(name).name)
                 props = predictor.proposals(**kw)
-            except (ImageLoadError, OSError) as err:
+            except (ImageLoadError, LimitError, OSError) as err:
                 failed += 1
                 tqdm.write(f"ifcn-viz propose: skipped {name}: {_image_reason(err)}", file=sys.stderr)
                 continue
