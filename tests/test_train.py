@@ -365,3 +365,20 @@ def test_a_read_only_out_is_refused_before_training(read_only_dir, capsys, monke
         main(["train", "--out", str(read_only_dir / "run")])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert info.value.code == 2 and len(err) == 1 and "is not writable" in err[0], err
+
+
+def test_periodic_ar_on_the_users_own_validation_set_with_progress_lines(tmp_path, capsys):
+    from ifcn_viz.data.commands import write_synthetic_coco
+
+    ann = write_synthetic_coco(tmp_path / "val", 2, seed=7, size=(96, 96))
+    cfg = small_cfg(
+        tmp_path / "v", iters=2, eval_images=2, eval_every=1, val_ann=str(ann), val_dir=str(ann.parent / "images")
+    )
+    res = train(cfg)
+    out = capsys.readouterr().out
+    assert out.count("evaluating AR on up to 2 validation set instances.json") == 2, out  # steps 1 and 2
+    assert "evaluated 2/2 images" in out and "step 2: AR@10" in out
+    assert set(res.metrics) >= {"AR@10", "AR@100"}
+    evals = [json.loads(ln) for ln in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines() if "eval/AR@10" in ln]
+    assert [r["step"] for r in evals] == [1, 2]
+    assert not list((tmp_path / "v").glob("val-*"))  # no synthetic held-out set was made
