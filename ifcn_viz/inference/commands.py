@@ -160,7 +160,10 @@ def run_propose(args: argparse.Namespace) -> int:
                 props = predictor.proposals(**kw)
             except (ImageLoadError, LimitError, OSError) as err:
                 failed += 1
-                tqdm.write(f"ifcn-viz propose: skipped {name}: {_image_reason(err)}", file=sys.stderr)
+                reason = _image_reason(err)
+                said = str(name) in reason or Path(name).name in reason.split(" ", 1)[0]  # the reason names the file
+                what = "skipped" if said else f"skipped {name}"
+                tqdm.write(f"ifcn-viz propose: {what}: {reason}", file=sys.stderr)
                 continue
             except ValueError as err:  # bad --nms-iou / --mask-threshold: the same for every image
                 print(f"ifcn-viz propose: {_one_line(err)}", file=sys.stderr)
