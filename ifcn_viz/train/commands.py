@@ -37,12 +37,29 @@ def _config_from_args(args: argparse.Namespace):
     return TrainConfig(**fields)
 
 
+# Data paths are checked when the command runs (still before any model is built) rather than while parsing, so
+# that a command line can be parsed on a machine without the data (notebook 07 checks the lines it builds).
+_DATA_PATHS = {"coco_ann": T.json_file, "image_dir": T.existing_dir, "voc_root": T.existing_dir,
+               "val_ann": T.json_file, "val_dir": T.existing_dir}  # fmt: skip
+
+
+def _check_data_paths(args: argparse.Namespace) -> None:
+    for dest, check in _DATA_PATHS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            try:
+                check(value)
+            except argparse.ArgumentTypeError as err:
+                raise ValueError(f"argument --{dest.replace('_', '-')}: {err}") from None
+
+
 def _train(args: argparse.Namespace) -> int:
     import torch
 
     from ifcn_viz.train.loop import train
 
-    cfg = _config_from_args(args)  # a ValueError becomes one line (ifcn_viz.cli's error boundary)
+    _check_data_paths(args)  # before any model is built; a ValueError becomes one line (ifcn_viz.cli)
+    cfg = _config_from_args(args)
     if args.resume and not (Path(cfg.out) / "train_state.pt").is_file():
         raise ValueError(
             f"--resume: no complete checkpoint in {cfg.out} (train_state.pt not found; was the run started with "
@@ -86,14 +103,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", choices=PRESETS, default="tiny", help="model + recipe")
     p.add_argument("--dataset", choices=("synthetic", "coco", "voc"), default="synthetic", help="training data")
-    p.add_argument("--coco-ann", type=T.json_file, help="COCO instances JSON (with --dataset coco)")
-    p.add_argument("--image-dir", type=T.existing_dir, help="COCO image folder (with --dataset coco)")
-    p.add_argument("--voc-root", type=T.existing_dir, help="the VOC2012 folder (with --dataset voc)")
+    p.add_argument("--coco-ann", help="COCO instances JSON (with --dataset coco)")
+    p.add_argument("--image-dir", help="COCO image folder (with --dataset coco)")
+    p.add_argument("--voc-root", help="the VOC2012 folder (with --dataset voc)")
     p.add_argument("--voc-split", choices=("train", "val", "trainval"), help="ImageSets/Segmentation split "
                    "(default train)")  # fmt: skip
     val_help = "your COCO-format validation JSON: AR on it every --eval-every steps and at the end (at most "
-    p.add_argument("--val-ann", type=T.json_file, help=val_help + "--eval-images images), not synthetic scenes")
-    p.add_argument("--val-dir", type=T.existing_dir, help="the image folder of --val-ann")
+    p.add_argument("--val-ann", help=val_help + "--eval-images images), not synthetic scenes")
+    p.add_argument("--val-dir", help="the image folder of --val-ann")
     p.add_argument("--iters", type=T.positive_int, help="training iterations (default: the preset's recipe)")
     p.add_argument("--out", type=T.writable_dir, help="run folder: checkpoint, train_state.pt, metrics.jsonl "
                    "(default runs/<preset>)")  # fmt: skip
