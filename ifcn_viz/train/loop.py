@@ -286,7 +286,8 @@ def train(
     dev, out = info.device, Path(cfg.out)
     t_start = time.perf_counter()
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
-    say = _Say(cfg.progress and info.is_main and sys.stderr.isatty(), info.is_main)
+    # a progress bar only on a terminal (both streams) and without --no-progress; plain log lines otherwise
+    say = _Say(cfg.progress and info.is_main and sys.stdout.isatty() and sys.stderr.isatty(), info.is_main)
     try:
         if info.is_main:
             check_out_writable(out)
