@@ -162,12 +162,20 @@ def check_pyramid(h: int, w: int, scales: Iterable[int], max_side: int, window_p
     """Bound what the pyramid and the paste of one window will allocate for an ``h x w`` image.
 
     For the Predictor (``set_image``) and any view that resizes: the resized pixels summed over the scales must
-    stay under :data:`MAX_PYRAMID_PIXELS`, and one window (``window_px`` = m * stride input pixels) must cover
-    at most :data:`MAX_WINDOW_PIXELS` original pixels (clipped to the image) at every scale.
+    stay under :data:`MAX_PYRAMID_PIXELS`; at every scale the longer-side cap must leave the shorter side at
+    least :data:`MIN_SIDE` pixels (else every window spans a strip of hundreds of thousands of original pixels);
+    and one window (``window_px`` = m * stride input pixels) must cover at most :data:`MAX_WINDOW_PIXELS`
+    original pixels (clipped to the image).
     """
     total = 0
     for s in scales:
         f = scale_factor(h, w, int(s), int(max_side))
+        if min(h, w) * f < MIN_SIDE:  # the longer-side cap squashed this scale: each window spans a huge strip
+            raise LimitError(
+                f"{name} ({w}x{h}) at scale {s}: the longer-side cap of {max_side} px would shrink the shorter side "
+                f"to {min(h, w) * f:.1f} px (at least {MIN_SIDE}); the image is too elongated (at most "
+                f"{MAX_ASPECT}:1)"
+            )
         total += max(1, round(h * f)) * max(1, round(w * f))
         side = window_px / f
         covered = min(side, h) * min(side, w)

@@ -183,3 +183,18 @@ def test_hostile_inputs_through_the_cli_give_one_line_within_budget(images, chec
     assert {res["image_id"] for res in results} == set(range(1, len(small) + 1))
     assert {res["file_name"] for res in results} == set(small)
     assert r["peak_mb"] < 2000 and r["secs"] < 60, (r["peak_mb"], r["secs"])
+
+
+def test_the_pyramid_and_mask_checks_for_the_predictor():
+    """check_pyramid / check_mask_budget: what the Predictor will allocate, bounded from the image size alone."""
+    tiny, paper = (192, 288, 432), (119, 178, 267, 400, 600, 900)
+    for h, w in ((16, 16), (480, 640), (5000, 8000), (1414, 28_280), (16, 320)):
+        limits.check_pyramid(h, w, tiny, 2000, 168)  # every image the loader accepts
+        limits.check_pyramid(h, w, paper, 2000, 168)
+    with pytest.raises(limits.LimitError, match="shrink the shorter side to 0.0 px"):
+        limits.check_pyramid(16, 2_400_000, tiny, 2000, 168)  # what the aspect bound keeps out of the loader
+    with pytest.raises(limits.LimitError, match="would resize it to"):
+        limits.check_pyramid(2000, 4000, (2000,) * 8, 4000, 168)  # 8 x 8 MP
+    limits.check_mask_budget(480, 640, 1000)  # AR@1000 on a COCO-sized image: 0.3 GB
+    with pytest.raises(limits.LimitError, match="use --top-n 53 or less"):
+        limits.check_mask_budget(5000, 8000, 100)
