@@ -65,6 +65,12 @@ def _cases(d: Path, busy_port: int) -> list[tuple[str, list[str], str]]:
         ),
         ("train", ["train", "--dataset", "voc", "--voc-root", str(d / "no_voc")], "folder not found"),
         ("train", ["train", "--val-ann", str(d / "gt.json")], "--val-ann and --val-dir go together"),
+        (
+            "train",
+            ["train", "--dataset", "coco", "--coco-ann", str(d / "broken.json"), "--image-dir", "."],
+            "broken.json is not valid JSON",
+        ),
+        ("train", ["train", "--val-ann", str(d / "results.json"), "--val-dir", "."], "COCO results list"),
         ("train", ["train", "--out", str(d / "a_file" / "run")], "cannot be created"),
         ("train", ["train", "--resume", "--out", str(d / "run_without_state")], "no complete checkpoint"),
         ("ablation", ["ablation", "--iters", "0"], "--iters: 0"),

@@ -48,9 +48,13 @@ def _check_data_paths(args: argparse.Namespace) -> None:
         value = getattr(args, dest, None)
         if value is not None:
             try:
-                check(value)
+                path = check(value)
             except argparse.ArgumentTypeError as err:
                 raise ValueError(f"argument --{dest.replace('_', '-')}: {err}") from None
+            if check is T.json_file and path.stat().st_size <= 64 * 1024**2:  # small enough to read twice
+                from ifcn_viz.evaluate import read_coco_json
+
+                read_coco_json(path)  # a broken or non-COCO JSON: one line naming the file
 
 
 def _train(args: argparse.Namespace) -> int:
