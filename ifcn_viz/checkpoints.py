@@ -83,6 +83,10 @@ def read_card(weights_path: str | Path) -> dict[str, Any]:
     """The model card of a weights file: the JSON beside it, else the one stored inside a ``.safetensors``."""
     cp = card_path(weights_path)
     if cp.is_file():
+        from ifcn_viz.limits import MAX_CARD_BYTES
+
+        if cp.stat().st_size > MAX_CARD_BYTES:
+            raise CheckpointError(f"model card {cp.name} is {cp.stat().st_size:,} bytes; at most {MAX_CARD_BYTES:,}")
         return _parse_card(cp.read_text(), str(cp))
     embedded = _embedded_card(Path(weights_path)) if Path(weights_path).suffix == ".safetensors" else None
     if embedded is None:
@@ -116,6 +120,12 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
     if path.suffix in (".pt", ".pth", ".bin"):
+        from ifcn_viz.limits import LimitError, check_archive
+
+        try:
+            check_archive(path)  # entries and unpacked size from the zip directory, before anything is unpacked
+        except LimitError as err:
+            raise CheckpointError(str(err)) from err
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as err:  # UnpicklingError for code-running pickles, RuntimeError for junk
@@ -141,6 +151,12 @@ def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.devi
     path = resolve(name_or_path)
     state, embedded = _read_tensors(path)
     card = embedded if embedded is not None and not card_path(path).is_file() else read_card(path)
+    from ifcn_viz.limits import LimitError, check_card
+
+    try:
+        check_card(card, where=f"the card of {path.name}")  # bound widths, k, m and scales before building
+    except LimitError as err:
+        raise CheckpointError(str(err)) from err
     try:
         config = ModelConfig.from_dict({**card["model_config"], "backbone_weights": None})
         model = build_model(config)

@@ -81,12 +81,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the InstanceFCN explorer. Defaults are safe for a shared machine: bound to 127.0.0.1, "
         "no public share link, a maximum upload size and a bounded queue.",
     )
+    from ifcn_viz import cliargs as T
+
     host_help = "address to bind (default: GRADIO_SERVER_NAME, else 127.0.0.1; 0.0.0.0 exposes it)"
     p.add_argument("--host", default=None, help=host_help)
-    p.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT, else 7860)")
-    p.add_argument("--checkpoint", default="shipped", help="'shipped' or a .safetensors path with its .json card")
+    p.add_argument("--port", type=T.port, default=None, help="port, 1..65535 (default: GRADIO_SERVER_PORT, else 7860)")
+    p.add_argument("--checkpoint", type=T.checkpoint, default="shipped", help="'shipped' or a .safetensors path "
+                   "(its card inside it or in the .json beside it)")  # fmt: skip
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (off by default)")
     p.add_argument("--max-file-size", default="25mb", help="largest accepted upload, e.g. 25mb (default 25mb)")
-    p.add_argument("--concurrency", type=int, default=2, help="backbone runs at a time (default 2)")
-    p.add_argument("--max-queue", type=int, default=64, help="most events waiting in the queue (default 64)")
+    p.add_argument("--concurrency", type=T.int_range(1, 64), default=2, help="backbone runs at a time (default 2)")
+    p.add_argument("--max-queue", type=T.int_range(1, 10_000), default=64, help="most events waiting in the queue "
+                   "(default 64)")  # fmt: skip
     p.set_defaults(func=_app)

@@ -56,10 +56,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("make-dataset", help="write a synthetic dataset as PNG images + COCO instances JSON")
+    from ifcn_viz import cliargs as T
+
+    p = subparsers.add_parser(
+        "make-dataset",
+        help="write a synthetic dataset as PNG images + COCO instances JSON",
+        description="Write synthetic scenes as PNG images + a COCO instances JSON: for `ifcn-viz eval`, or to train "
+        "with `train --dataset coco --coco-ann OUT/instances.json --image-dir OUT/images` (`train --dataset "
+        "synthetic` generates its own scenes on the fly and does not read this folder).",
+    )
     p.add_argument("kind", choices=["synthetic"], help="the dataset to write")
-    p.add_argument("--n", type=int, required=True, help="number of scenes")
-    p.add_argument("--out", required=True, help="output folder (images/ and instances.json)")
-    p.add_argument("--seed", type=int, default=0, help="scene i has seed (SEED, i) (default 0)")
-    p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"), help="scene size (256 256)")
+    p.add_argument("--n", type=T.int_range(1, 1_000_000), required=True, help="number of scenes")
+    p.add_argument("--out", type=T.writable_dir, required=True, help="output folder (images/ and instances.json)")
+    p.add_argument("--seed", type=T.nonneg_int, default=0, help="scene i has seed (SEED, i)")
+    p.add_argument("--size", type=T.int_range(32, 4096), nargs=2, default=[256, 256], metavar=("H", "W"),
+                   help="scene size in pixels")  # fmt: skip
     p.set_defaults(func=_run)

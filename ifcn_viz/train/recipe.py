@@ -59,10 +59,13 @@ class TrainConfig:
     mask_weight: float = 1.0
     windows_per_image: int = 256
     # bookkeeping
-    ckpt_every: int = 500
+    ckpt_every: int = 500  # also at least MIN_CKPTS_PER_RUN times per run (ifcn_viz.limits.checkpoint_interval)
+    ckpt_minutes: float = 5.0  # ... and at least every this many minutes of training
     eval_every: int = 0  # 0: only at the end (when eval_images > 0)
     eval_images: int = 50
     eval_seed: int = 1_000_000  # held-out synthetic scenes: seeds disjoint from training (seed, i)
+    val_ann: str | None = None  # the user's own COCO-format validation set (instead of held-out synthetic scenes)
+    val_dir: str | None = None
     log_every: int = 10
     max_bad_steps: int = 20
     tensorboard: bool = False
@@ -75,6 +78,16 @@ class TrainConfig:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.iters < 1 or self.batch_size < 1:
             raise ValueError(f"iters and batch_size must be >= 1, got {self.iters}, {self.batch_size}")
+        for name in ("ckpt_every", "log_every", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_images", "num_workers", "warmup"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.ckpt_minutes > 0:
+            raise ValueError(f"lr and ckpt_minutes must be > 0, got {self.lr}, {self.ckpt_minutes}")
+        if bool(self.val_ann) != bool(self.val_dir):
+            raise ValueError("--val-ann and --val-dir go together: a COCO instances JSON and its image folder")
         if self.optimizer not in ("adamw", "sgd") or self.schedule not in ("cosine", "step"):
             raise ValueError(
                 f"optimizer must be adamw|sgd and schedule cosine|step, got {self.optimizer}, {self.schedule}"

@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 
 
+def _checkpoint_or_none(text: str) -> str:
+    from ifcn_viz import cliargs as T
+
+    return text if text.lower() == "none" else T.checkpoint(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="docs/gallery", help="output folder (default: docs/gallery)")
-    parser.add_argument("--image", default=None, help="an image file to use instead of the synthetic scene")
+    from ifcn_viz import cliargs as T
+
+    parser.add_argument("--out", type=T.writable_dir, default="docs/gallery", help="output folder")
+    parser.add_argument("--image", type=T.existing_file, default=None, help="an image file to use instead of the "
+                        "synthetic scene (PNG, JPEG, GIF, BMP, TIFF or WebP)")  # fmt: skip
     parser.add_argument(
         "--checkpoint",
+        type=_checkpoint_or_none,
         default="shipped",
         help="'shipped' (default), a .safetensors path, or 'none' to draw from ideal maps only",
     )
