@@ -92,6 +92,12 @@ def check_infer_config(ic: Mapping[str, Any], where: str = "model card") -> None
         _int_field(ic["pre_nms_top_k"], "infer_config.pre_nms_top_k", 1, MAX_PRE_NMS_TOP_K, where)
     if "top_n" in ic:
         _int_field(ic["top_n"], "infer_config.top_n", 1, MAX_TOP_N, where)
+    if "pyramid" in ic and ic["pyramid"] not in ("fixed", "adaptive"):
+        raise LimitError(f"{where}: infer_config.pyramid must be 'fixed' or 'adaptive', got {ic['pyramid']!r}")
+    if "min_object" in ic:
+        _int_field(ic["min_object"], "infer_config.min_object", MIN_SIDE, MAX_SCALE_SIDE, where)
+    if "max_pixels" in ic:
+        _int_field(ic["max_pixels"], "infer_config.max_pixels", 1, MAX_PYRAMID_PIXELS, where)
 
 
 def check_card(card: Mapping[str, Any], where: str = "model card") -> None:

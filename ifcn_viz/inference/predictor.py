@@ -31,6 +31,7 @@ from ifcn_viz.inference.postprocess import (
 from ifcn_viz.inference.pyramid import PyramidLevel, adaptive_shorter_sides, level, scale_factor
 from ifcn_viz.inference.types import Proposals, Provenance, ScaleMaps, WindowResult
 from ifcn_viz.inference.window import WindowGrid
+from ifcn_viz.limits import check_mask_budget, check_pyramid
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, cell_to_map_index
 
 
@@ -135,14 +136,16 @@ class Predictor:
         from ifcn_viz.data.io import load_image
 
         rgb = load_image(image)  # (H, W, 3) uint8; raises ImageLoadError with the reason
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
         h, w = rgb.shape[:2]
+        sides = self.shorter_sides((h, w))
+        check_pyramid(h, w, sides, self.infer.max_side, self.m * self.stride)  # before anything is resized
+        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
         scales: list[ScaleMaps] = []
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.inference_mode():
-                for i, shorter in enumerate(self.shorter_sides((h, w))):
+                for i, shorter in enumerate(sides):
                     (rh, rw), factor = self.scale_size((h, w), shorter)
                     xi = x if (rh, rw) == (h, w) else F.interpolate(x, (rh, rw), mode="bilinear", antialias=True)
                     out = self.model(xi.clamp_(0.0, 1.0))
@@ -234,6 +237,7 @@ class Predictor:
             raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
         chosen = list(range(len(self.scales))) if scales is None else [self._scale(s).index for s in scales]
         hw = img.shape[:2]
+        check_mask_budget(hw[0], hw[1], top_n)  # the masks come back at full resolution
 
         # 1. score every window at every chosen scale; keep the best pre_k (ranks = score order)
         scores, s_local, cy, cx = top_k_windows([self.scales[i].objectness for i in chosen], pre_k)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ifcn_viz import limits
 from ifcn_viz.model.geometry import POSITIVE_SCALE_TOLERANCE, REFERENCE_FRACTION
 
 
@@ -47,11 +48,7 @@ def positive_band(window_px: int) -> tuple[float, float]:
 
 def scale_factor(image_hw: tuple[int, int], shorter_side: int, max_side: int) -> float:
     """resized / original for ``shorter_side``, capped so the longer side stays within ``max_side``."""
-    h, w = image_hw
-    factor = shorter_side / min(h, w)
-    if max(h, w) * factor > max_side:
-        factor = max_side / max(h, w)
-    return factor
+    return limits.scale_factor(int(image_hw[0]), int(image_hw[1]), shorter_side, max_side)
 
 
 def level(image_hw: tuple[int, int], shorter_side: int, window_px: int, max_side: int) -> PyramidLevel:
@@ -68,10 +65,12 @@ def adaptive_shorter_sides(
     scale_step: float = 2.0**0.5,
     max_pixels: int = 2_500_000,
     max_side: int = 2000,
-    min_shorter_side: int = 16,
+    min_shorter_side: int = limits.MIN_SIDE,
+    max_scales: int = limits.MAX_SCALES,
 ) -> list[int]:
     """The shorter sides of the adaptive pyramid for an image of ``image_hw`` (see the module docstring),
-    smallest first.  Always at least one scale; duplicates (after rounding) are dropped."""
+    smallest first.  Always at least one scale; duplicates (after rounding) are dropped; at most ``max_scales``
+    (one backbone run each), the finest dropped first like the pixel budget's."""
     h, w = int(image_hw[0]), int(image_hw[1])
     if h < 1 or w < 1:
         raise ValueError(f"image_hw must be positive, got {image_hw}")
@@ -91,7 +90,7 @@ def adaptive_shorter_sides(
         side = max(min_shorter_side, math.ceil(s * f - 1e-6))  # up: the finest scale must reach min_object
         fac = scale_factor((h, w), side, max_side)
         cost = h * fac * w * fac
-        if sides and pixels + cost > max_pixels:
+        if sides and (pixels + cost > max_pixels or len(sides) >= max_scales):
             break
         if not sides or side > sides[-1]:
             sides.append(side)
