@@ -20,7 +20,7 @@ COMMAND_MODULES = (
     "ifcn_viz.train.commands",  # train, ablation
     "ifcn_viz.inference.commands",  # propose, eval
     "ifcn_viz.data.commands",  # make-dataset
-    "ifcn_viz.viz.commands",  # gallery
+    "ifcn_viz.gallery.commands",  # gallery
     "ifcn_viz.app.commands",  # app
 )
 

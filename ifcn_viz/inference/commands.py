@@ -229,25 +229,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10, alpha: float = 0.45) -> None:
-    """A PNG of ``image`` with the best ``top`` proposals' masks tinted and boxes outlined (tab10 colours)."""
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image, ImageDraw
+def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10) -> None:
+    """A PNG of ``image`` (same size) with the best ``top`` proposals drawn by the app's renderer
+    (:func:`ifcn_viz.viz.proposals.proposals_view`: rank colours, labels that do not overlap)."""
+    from PIL import Image
 
     from ifcn_viz.fileio import atomic_write
+    from ifcn_viz.viz.proposals import proposals_view
 
-    canvas = image.astype(np.float32).copy()
-    colours = (np.array(colormaps["tab10"].colors) * 255).astype(np.float32)  # (10, 3)
-    n = min(top, len(proposals))
-    for i in reversed(range(n)):  # best drawn last, on top
-        m = proposals.masks[i]
-        canvas[m] = (1 - alpha) * canvas[m] + alpha * colours[i % 10]
-    im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(im)
-    for i in range(n):
-        x0, y0, x1, y1 = (float(v) for v in proposals.boxes[i])
-        colour = tuple(int(c) for c in colours[i % 10])
-        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
-        draw.text((x0 + 3, y0 + 2), f"{i + 1}:{proposals.scores[i]:.2f}", fill=colour)
+    im = Image.fromarray(proposals_view(image, proposals, top))
     atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))

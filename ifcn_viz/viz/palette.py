@@ -280,21 +280,23 @@ def place_label(
     fill: tuple[int, int, int] = INK,
     bg: tuple[int, int, int] = (255, 255, 255),
 ) -> tuple[int, int, int, int]:
-    """A label near ``xy`` (preferably just above it) that overlaps none of the ``placed`` label boxes and stays
-    inside ``bounds`` = (width, height); returns its box (append it to ``placed``).  Tries positions above, below,
-    right and left of the point, then further out, and falls back to the first when all collide."""
-    tw, th = text_size(text, size)
+    """A label near ``xy`` (preferably with its bottom-left there, i.e. just above the point) that overlaps none of
+    the ``placed`` label boxes and stays inside ``bounds`` = (width, height); returns its box (append it to
+    ``placed``).  Tries above, below, right and left of the point, then further out; when every spot collides, the
+    first."""
+    gx0, gy0, gx1, gy1 = font(size).getbbox(text)
+    tw, th = int(gx1 - gx0) + 4, int(gy1 - gy0) + 2  # a tight box: the glyphs plus a 2 px / 1 px margin
     x, y = xy
     width, height = bounds
     candidates = []
     for step in (0, 1, 2, 3):
-        d = step * (th + 3)
-        candidates += [(x, y - th - d), (x, y + 4 + d), (x + 6 + d, y - th // 2), (x - tw - 6 - d, y - th // 2)]
+        d = step * (th + 2)
+        candidates += [(x, y - th - d), (x, y + 3 + d), (x + 5 + d, y - th // 2), (x - tw - 5 - d, y - th // 2)]
 
     def box_at(px: float, py: float) -> tuple[int, int, int, int]:
-        px = min(max(0, px), max(0, width - tw - 3))
-        py = min(max(0, py), max(0, height - th - 3))
-        return int(px), int(py), int(px + tw + 3), int(py + th + 3)
+        px = min(max(0, px), max(0, width - tw))
+        py = min(max(0, py), max(0, height - th))
+        return int(px), int(py), int(px) + tw, int(py) + th
 
     def free(b: tuple[int, int, int, int]) -> bool:
         return all(b[2] <= o[0] or o[2] <= b[0] or b[3] <= o[1] or o[3] <= b[1] for o in placed)
@@ -302,7 +304,7 @@ def place_label(
     boxes = [box_at(px, py) for px, py in candidates]
     box = next((b for b in boxes if free(b)), boxes[0])
     draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=bg)
-    draw.text((box[0] + 2, box[1] + 1), text, font=font(size), fill=fill)
+    draw.text((box[0] + 2 - gx0, box[1] + 1 - gy0), text, font=font(size), fill=fill)
     return box
 
 

@@ -1,6 +1,6 @@
 """Render every view for one example image into a folder (docs/gallery/ by default).
 
-    python -m ifcn_viz.viz.gallery --out docs/gallery [--image PATH] [--checkpoint shipped|PATH]
+    python -m ifcn_viz.gallery.render --out docs/gallery [--image PATH] [--checkpoint shipped|PATH]
     ifcn-viz gallery --out docs/gallery
 
 The ground-truth views (ideal maps, k = 1 vs k = 5, training targets) use a synthetic scene with touching
@@ -239,9 +239,9 @@ def _receptive(img: np.ndarray, predictor) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ifcn_viz.viz.commands import add_arguments
+    from ifcn_viz.gallery.commands import add_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m ifcn_viz.viz.gallery", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ifcn_viz.gallery.render", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

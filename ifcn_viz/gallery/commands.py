@@ -1,4 +1,4 @@
-"""`ifcn-viz gallery`: render every view for an example image (see ifcn_viz.viz.gallery)."""
+"""`ifcn-viz gallery`: render every view for an example image (see :mod:`ifcn_viz.gallery.render`)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from ifcn_viz.viz.gallery import run
+    from ifcn_viz.gallery.render import run
 
     return run(args)
