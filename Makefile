@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: app test lint format bench gallery shipped-model notebooks clean-venv
+.PHONY: app test lint format bench gallery shipped-model notebooks space clean-venv
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "ifcn_viz needs Python 3.10 or newer, found " + sys.version.split()[0]'
@@ -48,6 +48,11 @@ gallery: $(VENV)/.installed-app
 # Re-trains the model shipped in ifcn_viz/weights/ with the command recorded in its card (docs/TRAINING.md).
 shipped-model: $(VENV)/.installed-app
 	$(PY) -m ifcn_viz train --preset tiny --dataset synthetic --shipped --out runs/shipped
+
+# A Hugging Face Space (Gradio SDK) in build/space/ (git-ignored): README.md with the Space's front-matter,
+# requirements.txt, app.py and the package. Push that folder to a Space; the project README stays as it is.
+space: $(VENV)/.installed-app
+	$(PY) -m ifcn_viz.app.space --out build/space
 
 clean-venv:
 	rm -rf $(VENV)

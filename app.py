@@ -1,8 +1,15 @@
-"""Serve the InstanceFCN explorer on http://127.0.0.1:7860 with the shipped model (`python app.py`)."""
+"""The InstanceFCN explorer with the shipped model, the way Gradio apps are deployed (e.g. a Hugging Face Space).
 
-from ifcn_viz.app import build_demo
-from ifcn_viz.app.demo import launch
-from ifcn_viz.inference.predictor import Predictor
+``python app.py`` serves it on 127.0.0.1:7860, or on ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` when set;
+never a public share link.  ``demo`` is defined at import, so tools that import this file find it.
+"""
+
+import sys
+
+from ifcn_viz.app import build_demo, launch
+from ifcn_viz.app.commands import serve_or_explain
+
+demo = build_demo(checkpoint="shipped")
 
 if __name__ == "__main__":
-    launch(build_demo(Predictor.from_checkpoint("shipped")), host="127.0.0.1", port=7860)
+    sys.exit(serve_or_explain(lambda: launch(demo), "python app.py"))

@@ -31,7 +31,7 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from ifcn_viz.app import callbacks as cb  # noqa: E402
+from ifcn_viz.app import views as cb  # noqa: E402
 from ifcn_viz.app.session import open_session  # noqa: E402
 from ifcn_viz.inference.predictor import Predictor  # noqa: E402
 
@@ -116,7 +116,7 @@ def bench_browser(predictor: Predictor, runs: int) -> dict:
 
         img_path = Path(tmp) / "photo512.png"
         Image.fromarray(photo_512()).save(img_path)
-        _, url, _ = launch(demo, port=None, prevent_thread_lock=True, quiet=True)
+        _, url, _ = launch(demo, port=0, prevent_thread_lock=True, quiet=True)
         loads, uploads, clicks = [], [], []
         try:
             with sync_playwright() as pw:
@@ -154,7 +154,7 @@ def bench_browser(predictor: Predictor, runs: int) -> dict:
 def bench_load(checkpoint: str) -> dict:
     import socket
 
-    from ifcn_viz.app.loadtest import process_rss, run_load, start_server
+    from loadtest import process_rss, run_load, start_server
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ifcn_viz.checkpoints import atomic_write_json
 from ifcn_viz.config import PRESETS
+from ifcn_viz.fileio import atomic_write_json
 from ifcn_viz.inference import Predictor
 from ifcn_viz.model import build_model
 

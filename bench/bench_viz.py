@@ -23,6 +23,7 @@ import torch
 
 from ifcn_viz.data.synthetic import generate_scene
 from ifcn_viz.inference.types import NMSStep, Proposals
+from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.model import build_model
 from ifcn_viz.viz import (
     assembled_mask_view,
@@ -34,7 +35,6 @@ from ifcn_viz.viz import (
     objectness_overlay,
     pasted_mask_view,
     proposals_view,
-    provenance_from_maps,
     provenance_view,
     receptive_field_view,
     score_map_layers,
@@ -44,7 +44,6 @@ from ifcn_viz.viz import (
     to_png_bytes,
     training_targets_view,
     window_on_image,
-    window_result_from_maps,
     window_view,
 )
 
@@ -58,7 +57,8 @@ def _inputs():
     learned = ideal.score_maps * 0.4 + torch.randn(ideal.score_maps.shape, generator=g) * 2
     obj = ideal.objectness[0] * 0.5 + torch.randn(ideal.objectness.shape[1:], generator=g)
     cy, cx = ideal.centers[0].tolist()
-    win = window_result_from_maps(learned, (cy, cx), 21, 8, obj)
+    grid = WindowGrid.from_maps(learned, 21, 8, obj, image_hw=image.shape[:2])
+    win = grid.window(cy, cx)
     n = 10
     pm = np.zeros((n, 512, 512), bool)
     boxes = np.zeros((n, 4), np.float32)
@@ -86,8 +86,8 @@ def _inputs():
     model = build_model("tiny")
     rf = theoretical_receptive_field(score_map_layers(model))
     grad = np.random.default_rng(1).random((512, 512)).astype(np.float32)
-    prov = provenance_from_maps(learned, cx * 8 + 20, cy * 8 + 4, 8, 21)
-    return image, masks, ideal, learned, obj, win, props, pos, neg, gt, rf, grad, prov, (cy, cx)
+    prov = grid.provenance(cx * 8 + 20, cy * 8 + 4)
+    return image, masks, ideal, learned, grid, win, props, pos, neg, gt, rf, grad, prov, (cy, cx)
 
 
 def main() -> None:
@@ -96,20 +96,21 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/viz.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    image, masks, ideal, learned, obj, win, props, pos, neg, gt, rf, grad, prov, (cy, cx) = _inputs()
+    image, masks, ideal, learned, grid, win, props, pos, neg, gt, rf, grad, prov, (cy, cx) = _inputs()
+    ideal_grid = WindowGrid.from_maps(ideal.score_maps, 21, 8, image_hw=image.shape[:2])
     touching = masks[:2]
     views = {
         "score_map_mosaic (logits, image, window)": lambda: score_map_mosaic(learned, image=image, window=(cy, cx, 21)),
         "score_map_mosaic (probs, cell_px=3)": lambda: score_map_mosaic(learned, probs=True, cell_px=3),
-        "objectness_overlay (top 5 + windows)": lambda: objectness_overlay(image, obj, 8, top=5, m=21),
+        "objectness_overlay (top 5 + windows)": lambda: objectness_overlay(image, grid, top=5),
         "window_on_image": lambda: window_on_image(image, win),
         "assembled_mask_view": lambda: assembled_mask_view(win),
         "pasted_mask_view": lambda: pasted_mask_view(image, win),
         "window_view (+ source maps)": lambda: window_view(image, win, learned),
-        "provenance_from_maps + provenance_view": lambda: provenance_view(
-            image, provenance_from_maps(learned, cx * 8 + 20, cy * 8 + 4, 8, 21), 8
+        "WindowGrid.provenance + provenance_view": lambda: provenance_view(
+            image, grid.provenance(cx * 8 + 20, cy * 8 + 4)
         ),
-        "ideal_vs_learned (+ windows)": lambda: ideal_vs_learned(ideal.score_maps, learned, (cy, cx, 21), image),
+        "ideal_vs_learned (+ windows)": lambda: ideal_vs_learned(ideal_grid, grid, (cy, cx), image),
         "k_comparison (k=1, 5; 2 instances)": lambda: k_comparison(touching, 8, 21, image=image),
         "proposals_view (top 10)": lambda: proposals_view(image, props, 10),
         "nms_steps_view (30 steps)": lambda: nms_steps_view(image, props, nms_iou=0.8),
@@ -117,8 +118,8 @@ def main() -> None:
         "receptive_field_view": lambda: receptive_field_view(image, grad, (32, 32), rf, 21),
     }
     animations = {
-        "assembly_frames (27 frames)": lambda: assembly_frames(learned, (cy, cx), 21),
-        "slide_frames (16 frames)": lambda: slide_frames(learned, cy, 21, image=image),
+        "assembly_frames (27 frames)": lambda: assembly_frames(grid, (cy, cx)),
+        "slide_frames (16 frames)": lambda: slide_frames(grid, cy, image=image),
     }
     rows = []
     for group, table in (("view", views), ("animation", animations)):

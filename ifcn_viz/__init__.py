@@ -1,9 +1,54 @@
 """ifcn_viz: see, click and train InstanceFCN (Dai, He, Li, Ren, Sun, "Instance-sensitive Fully
-Convolutional Networks", ECCV 2016).  Public names only; heavy submodules load on first use."""
+Convolutional Networks", ECCV 2016).
 
-from ifcn_viz.config import PRESETS, InferConfig, ModelConfig, get_preset
-from ifcn_viz.model import InstanceFCN, InstanceFCNOutput, build_model
+Public names only.  ``import ifcn_viz`` is light: the configuration is plain Python, and the names that need
+torch (``Predictor``, ``build_model``, ``load_checkpoint``, ...) load on first use (PEP 562)::
+
+    from ifcn_viz import Predictor
+    predictor = Predictor.from_checkpoint("shipped")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ifcn_viz.config import HEADS, PRESETS, InferConfig, ModelConfig, get_preset
 
 __version__ = "0.1.0"
 
-__all__ = ["PRESETS", "InferConfig", "InstanceFCN", "InstanceFCNOutput", "ModelConfig", "build_model", "get_preset"]
+_LAZY = {
+    "InstanceFCN": "ifcn_viz.model.instance_fcn",
+    "InstanceFCNOutput": "ifcn_viz.model.instance_fcn",
+    "build_model": "ifcn_viz.model.instance_fcn",
+    "Predictor": "ifcn_viz.inference.predictor",
+    "load_checkpoint": "ifcn_viz.checkpoints",
+    "save_checkpoint": "ifcn_viz.checkpoints",
+    "CheckpointError": "ifcn_viz.checkpoints",
+}
+
+__all__ = [
+    "HEADS",
+    "PRESETS",
+    "CheckpointError",
+    "InferConfig",
+    "InstanceFCN",
+    "InstanceFCNOutput",
+    "ModelConfig",
+    "Predictor",
+    "__version__",
+    "build_model",
+    "get_preset",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ifcn_viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

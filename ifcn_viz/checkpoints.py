@@ -1,8 +1,11 @@
 """Model checkpoints: weights as safetensors (never pickle) plus a JSON model card, written atomically.
 
-A checkpoint is a pair ``NAME.safetensors`` + ``NAME.json``.  The card holds ``model_config`` (the
-:class:`~ifcn_viz.config.ModelConfig` fields) and whatever the writer adds (data, seed, command, metrics...).
-``load_checkpoint`` accepts the shipped model's name (``"shipped"``), a ``.safetensors`` path (card beside it),
+A checkpoint is ``NAME.safetensors``, with its model card both inside it (the safetensors metadata key
+``"card"``, a JSON string) and beside it as ``NAME.json`` for people to read.  A lone ``.safetensors`` file is
+therefore a complete checkpoint; when the JSON beside it exists, it is the card used (so an edited card wins).
+The card holds ``model_config`` (the :class:`~ifcn_viz.config.ModelConfig` fields, including the mask ``head``;
+cards without ``head`` load as ``"ifcn"``) and whatever the writer adds (data, seed, command, metrics...).
+``load_checkpoint`` accepts the shipped model's name (``"shipped"``), a ``.safetensors`` path,
 or an imported ``.pt`` / ``.pth`` file read with ``torch.load(weights_only=True)``, which refuses pickles
 that would run code.  Tensors that do not fit the card's model get a :class:`CheckpointError` naming them.
 """
@@ -10,9 +13,6 @@ that would run code.  Tensors that do not fit the card's model get a :class:`Che
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +20,16 @@ import torch
 from torch import Tensor
 
 from ifcn_viz.config import ModelConfig
+from ifcn_viz.fileio import atomic_write, atomic_write_json
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED = "shipped"
 CARD_FORMAT = "ifcn_viz-checkpoint/1"
+CARD_KEY = "card"  # the safetensors metadata entry holding the model card as a JSON string
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, unsafe, malformed, or not fitting its card."""
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-
-    atomic_write(path, write)
 
 
 def card_path(weights_path: str | Path) -> Path:
@@ -71,7 +46,8 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, card: dict[str, An
     config: ModelConfig = model.config  # type: ignore[assignment]
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     full_card = {"format": CARD_FORMAT, "model_config": config.to_dict(), **(card or {})}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"format": CARD_FORMAT}))
+    metadata = {"format": CARD_FORMAT, CARD_KEY: json.dumps(full_card)}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
     atomic_write_json(card_path(path), full_card)
     return path
 
@@ -86,28 +62,55 @@ def resolve(name_or_path: str | Path) -> Path:
         names = sorted(q.stem for q in WEIGHTS_DIR.glob("*.safetensors"))
         raise CheckpointError(
             f"no checkpoint named {str(name_or_path)!r}; shipped names: {names or 'none'}; "
-            "or give a path to a .safetensors file (with its .json card beside it)"
+            "or give a path to a .safetensors file"
         )
     if not p.is_file():
         raise CheckpointError(f"checkpoint file not found: {p}")
     return p
 
 
-def read_card(weights_path: str | Path) -> dict[str, Any]:
-    cp = card_path(weights_path)
-    if not cp.is_file():
-        raise CheckpointError(f"{weights_path} has no model card: expected {cp} (JSON with 'model_config')")
+def _parse_card(text: str, where: str) -> dict[str, Any]:
     try:
-        card = json.loads(cp.read_text())
+        card = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"model card {cp} is not valid JSON: {err}") from err
+        raise CheckpointError(f"model card {where} is not valid JSON: {err}") from err
     if not isinstance(card, dict) or not isinstance(card.get("model_config"), dict):
-        raise CheckpointError(f"model card {cp} has no 'model_config' object")
+        raise CheckpointError(f"model card {where} has no 'model_config' object")
     return card
 
 
+def read_card(weights_path: str | Path) -> dict[str, Any]:
+    """The model card of a weights file: the JSON beside it, else the one stored inside a ``.safetensors``."""
+    cp = card_path(weights_path)
+    if cp.is_file():
+        from ifcn_viz.limits import MAX_CARD_BYTES
+
+        if cp.stat().st_size > MAX_CARD_BYTES:
+            raise CheckpointError(f"model card {cp.name} is {cp.stat().st_size:,} bytes; at most {MAX_CARD_BYTES:,}")
+        return _parse_card(cp.read_text(), str(cp))
+    embedded = _embedded_card(Path(weights_path)) if Path(weights_path).suffix == ".safetensors" else None
+    if embedded is None:
+        raise CheckpointError(
+            f"{weights_path} has no model card: none inside the file and no {cp} beside it (JSON with 'model_config')"
+        )
+    return embedded
+
+
+def _embedded_card(path: Path) -> dict[str, Any] | None:
+    """The card stored in a ``.safetensors`` file's metadata, or None for files written without one."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            text = (fh.metadata() or {}).get(CARD_KEY)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+    return None if text is None else _parse_card(text, f"inside {path}")
+
+
 def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
-    """The tensors of a weights file, and an embedded card for imported .pt files."""
+    """The tensors of a weights file, and an embedded card for imported .pt files (a .safetensors file's card is
+    read by :func:`read_card`, which prefers the JSON beside it)."""
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -117,6 +120,12 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
     if path.suffix in (".pt", ".pth", ".bin"):
+        from ifcn_viz.limits import LimitError, check_archive
+
+        try:
+            check_archive(path)  # entries and unpacked size from the zip directory, before anything is unpacked
+        except LimitError as err:
+            raise CheckpointError(str(err)) from err
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as err:  # UnpicklingError for code-running pickles, RuntimeError for junk
@@ -135,17 +144,24 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]
 
 
 def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.device = "cpu"):
-    """Return ``(model, card)``: an :class:`InstanceFCN` in eval mode on ``device``, and its card."""
-    from ifcn_viz.model.instance_fcn import InstanceFCN
+    """Return ``(model, card)``: the card's model (an :class:`InstanceFCN`, or the fc baseline for
+    ``head="fc"``) in eval mode on ``device``, and its card (the JSON beside the file wins over the embedded one)."""
+    from ifcn_viz.model.instance_fcn import build_model
 
     path = resolve(name_or_path)
     state, embedded = _read_tensors(path)
     card = embedded if embedded is not None and not card_path(path).is_file() else read_card(path)
+    from ifcn_viz.limits import LimitError, check_card
+
+    try:
+        check_card(card, where=f"the card of {path.name}")  # bound widths, k, m and scales before building
+    except LimitError as err:
+        raise CheckpointError(str(err)) from err
     try:
         config = ModelConfig.from_dict({**card["model_config"], "backbone_weights": None})
+        model = build_model(config)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"the card of {path} has an invalid model_config: {err}") from err
-    model = InstanceFCN(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -155,7 +171,7 @@ def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.devi
         if k in state and state[k].shape != expected[k].shape
     ]
     if missing or unexpected or wrong:
-        desc = f"backbone={config.backbone}, k={config.k}, m={config.m}"
+        desc = f"backbone={config.backbone}, head={config.head}, k={config.k}, m={config.m}"
         parts = [f"{len(missing)} missing (e.g. {missing[:3]})"] if missing else []
         parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"] if unexpected else []
         parts += [f"{len(wrong)} of the wrong shape (e.g. {wrong[:2]})"] if wrong else []

@@ -2,6 +2,10 @@
 
 Settings marked *(paper)* are the paper's; *(uncertain)* come from secondary summaries (../shared/PAPER.md)
 and are configurable; *(ours)* are choices the paper does not make.
+
+This module is light (no torch): it checks what it can check by arithmetic.  Names that only the model knows --
+which backbones exist and which output strides each offers -- are checked against the backbone registry
+(``ifcn_viz.model.backbones``) when the model is built, with the same one-line ``ValueError``.
 """
 
 from __future__ import annotations
@@ -10,10 +14,31 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+# The mask heads a model can have (``ModelConfig.head``); built by ``ifcn_viz.model.build_model``.
+HEADS: dict[str, str] = {
+    "ifcn": "InstanceFCN's k^2 instance-sensitive score maps and the parameter-free assembler (the paper)",
+    "fc": "the DeepMask-style sliding fc mask head, the paper's ablation baseline (k becomes m)",
+}
+
+
+def check_km(k: int, m: int) -> None:
+    """Refuse a grid ``k`` / window ``m`` pair the assembler cannot use (the model and the assembler use it too)."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if not isinstance(m, int) or isinstance(m, bool) or m < 1 or m % 2 == 0:
+        raise ValueError(f"m must be an odd integer >= 1 (the window is centred on a cell), got {m!r}")
+    if k > m:
+        raise ValueError(f"k must be <= m (each of the k x k sub-windows needs at least one cell), got k={k}, m={m}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "vgg16"  # (paper) vgg16 | resnet18 | resnet50 | tiny
+    backbone: str = "vgg16"  # (paper) a name registered in ifcn_viz.model.backbones.BACKBONES (checked at build)
     k: int = 5  # (paper) k x k relative positions -> k^2 score maps; the final model uses 5
     m: int = 21  # (paper) window size in feature cells: 21 cells = 168 px at stride 8
     output_stride: int = 8  # (paper) 8; ResNets also allow 16
@@ -22,18 +47,20 @@ class ModelConfig:
     backbone_weights: str | None = None  # None (random) | "imagenet" | a local file path
     # (ours) window cells outside the map: sigmoid(-20) ~ 2e-9, "not object" (= assemble.OUTSIDE_LOGIT)
     fill_logit: float = -20.0
+    # the mask head: "ifcn" (the paper) | "fc" (the ablation's baseline); cards written before it existed load as ifcn
+    head: str = "ifcn"
 
     def __post_init__(self) -> None:
-        from ifcn_viz.model.assemble import _check_km
-        from ifcn_viz.model.backbones import BACKBONES
-
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
-        _check_km(self.k, self.m)
-        if self.output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 8 or 16, got {self.output_stride}")
-        if self.head_channels < 1:
-            raise ValueError(f"head_channels must be >= 1, got {self.head_channels}")
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise ValueError(f"backbone must be a backbone name, got {self.backbone!r}")
+        check_km(self.k, self.m)
+        _positive_int("output_stride", self.output_stride)
+        _positive_int("head_channels", self.head_channels)
+        _positive_int("backbone_width", self.backbone_width)
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if isinstance(self.fill_logit, bool) or not isinstance(self.fill_logit, (int, float)):
+            raise ValueError(f"fill_logit must be a number, got {self.fill_logit!r}")
 
     @property
     def window_pixels(self) -> int:
@@ -57,12 +84,45 @@ PAPER_SCALES: tuple[int, ...] = (119, 178, 267, 400, 600, 900)  # (uncertain) sh
 
 @dataclass(frozen=True)
 class InferConfig:
-    scales: tuple[int, ...] = PAPER_SCALES  # shorter side of each scale, in pixels (uncertain)
+    scales: tuple[int, ...] = PAPER_SCALES  # shorter side of each scale, in pixels (uncertain); pyramid="fixed"
     max_side: int = 2000  # (ours) cap on the longer side at any scale
+    # (ours) "fixed": run ``scales``; "adaptive": derive the scales from each image (ifcn_viz/inference/pyramid.py)
+    pyramid: str = "fixed"
+    min_object: int = 32  # (ours) adaptive: the smallest object side (original px) a scale must serve
+    scale_step: float = 2.0**0.5  # (ours) adaptive: ratio between neighbouring scales, at most the training band
+    max_pixels: int = 2_500_000  # (ours) adaptive: budget on the pixels of all scales together
     pre_nms_top_k: int = 2000  # (ours) windows kept per image before mask pasting and NMS
     nms_iou: float = 0.8  # (paper) NMS on the masks' tight boxes at IoU 0.8
     mask_threshold: float = 0.4  # (uncertain) not stated; FCIS uses 0.4, DeepMask 0.2
     top_n: int = 100  # (paper) 10 / 100 / 1000 for AR
+
+    def __post_init__(self) -> None:
+        scales = self.scales
+        if isinstance(scales, list):  # e.g. read back from JSON
+            scales = tuple(scales)
+            object.__setattr__(self, "scales", scales)
+        bad = not isinstance(scales, tuple) or not scales
+        if bad or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales):
+            raise ValueError(
+                f"scales must be a non-empty tuple of positive ints (shorter sides in pixels), got {scales!r}"
+            )
+        _positive_int("max_side", self.max_side)
+        for name in ("top_n", "pre_nms_top_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if isinstance(self.nms_iou, bool) or not isinstance(self.nms_iou, (int, float)) or not 0 < self.nms_iou <= 1:
+            raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou!r}")
+        thr = self.mask_threshold
+        if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0 < thr < 1:
+            raise ValueError(f"mask_threshold must be in (0, 1), got {thr!r}")
+        if self.pyramid not in ("fixed", "adaptive"):
+            raise ValueError(f"pyramid must be 'fixed' or 'adaptive', got {self.pyramid!r}")
+        _positive_int("min_object", self.min_object)
+        _positive_int("max_pixels", self.max_pixels)
+        step = self.scale_step
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 1 < step <= 2:
+            raise ValueError(f"scale_step must be in (1, 2], got {step!r}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +145,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny": Preset(
         ModelConfig(backbone="tiny", k=5, m=21, output_stride=8, head_channels=128, backbone_width=32),
-        InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000),
+        InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),
         "A small stride-8 CNN that trains in minutes on 2 CPU cores (ours), paper heads at 128-d.",
     ),
 }

@@ -71,8 +71,39 @@ def _as_coco(coco_gt: Any):
     path = Path(coco_gt)
     if not path.is_file():
         raise FileNotFoundError(f"COCO ground-truth file not found: {path}")
+    data = read_coco_json(path)
+    coco = COCO()
+    coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(str(path))
+        coco.createIndex()
+    return coco
+
+
+def read_coco_json(path: str | Path, what: str = "COCO instances file") -> dict[str, Any]:
+    """Read and check a COCO instances JSON; a one-line :class:`ValueError` naming the file when it is not one.
+
+    Recognises a COCO *results* list (what ``propose`` / ``eval --out`` write) passed as ground truth.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a JSON text file (byte {err.start} is not UTF-8): expected a {what}") from None
+    except json.JSONDecodeError as err:
+        where = f"line {err.lineno}, column {err.colno}"
+        raise ValueError(f"{path} is not valid JSON ({where}): expected a {what}") from None
+    if isinstance(data, list):
+        if data and isinstance(data[0], dict) and "score" in data[0]:
+            raise ValueError(
+                f"{path} is a COCO results list (proposals with scores, as written by propose/eval --out), not "
+                f"ground truth: give the {what} with 'images', 'annotations' and 'categories'"
+            )
+        raise ValueError(f"{path} is a JSON list; a {what} is an object with 'images', 'annotations', 'categories'")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValueError(f"{path} has no 'images' list: expected a {what} ('images', 'annotations', 'categories')")
+    data.setdefault("annotations", [])
+    return data
 
 
 def _sanitised_gt(coco_gt: Any):
@@ -150,16 +181,20 @@ def evaluate_predictor(
     progress: bool = True,
     max_images: int | None = None,
     on_error: Callable[[str, Exception], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Run ``predictor`` on every image of a COCO instances file; return ``(metrics, results)``.
 
     ``max_images``: evaluate only the first N images (by id) -- the ground truth is restricted to them too.
     ``on_error(file, error)``: called for an image that cannot be loaded or does not match its ground-truth size,
-    which then counts as having no proposals; without it the error propagates.
+    which then counts as having no proposals; without it the error propagates.  When *none* of the images is
+    found in ``image_dir`` a :class:`ValueError` says so (a wrong folder would otherwise give AR 0).
+    ``on_progress(done, total)``: called after each image.
     """
     from tqdm.auto import tqdm
 
     from ifcn_viz.data.io import ImageLoadError
+    from ifcn_viz.limits import check_mask_budget
 
     gt = _as_coco(coco_gt_path)
     img_ids = sorted(gt.getImgIds())
@@ -167,8 +202,9 @@ def evaluate_predictor(
         img_ids = img_ids[: int(max_images)]
         gt = _restrict(gt, set(img_ids))
     image_dir = Path(image_dir)
+    check_images_found(gt, image_dir, img_ids, _name(coco_gt_path))
     results: list[dict[str, Any]] = []
-    for img_id in tqdm(img_ids, desc="eval", unit="img", disable=not progress):
+    for done, img_id in enumerate(tqdm(img_ids, desc="eval", unit="img", disable=not progress), 1):
         info = gt.imgs[img_id]
         path = image_dir / info["file_name"]
         try:
@@ -178,12 +214,33 @@ def evaluate_predictor(
                 raise ImageLoadError(
                     f"{path} is {w}x{h} but the ground truth says {info.get('width')}x{info.get('height')}"
                 )
+            check_mask_budget(h, w, top_n, name=str(info["file_name"]))  # a LimitError stops the evaluation
             results += proposals_to_coco_results(predictor.proposals(top_n=top_n), img_id)
         except (ImageLoadError, OSError) as err:
             if on_error is None:
                 raise
             on_error(str(path), err)
+        if on_progress is not None:
+            on_progress(done, len(img_ids))
     return evaluate_results(gt, results), results
+
+
+def check_images_found(gt: Any, image_dir: str | Path, img_ids: Sequence[int] | None = None, name: str = "") -> None:
+    """A one-line ``ValueError`` when the ground truth lists no image, or none of them is in ``image_dir``."""
+    image_dir = Path(image_dir)
+    img_ids = sorted(gt.getImgIds()) if img_ids is None else list(img_ids)
+    if not img_ids:
+        raise ValueError(f"the ground truth {name} lists no images".replace("  ", " "))
+    if not any((image_dir / str(gt.imgs[i].get("file_name", ""))).is_file() for i in img_ids):
+        first = gt.imgs[img_ids[0]].get("file_name")
+        raise ValueError(
+            f"none of the {len(img_ids)} images of the ground truth is in {image_dir} (e.g. {first}); "
+            "--image-dir must be the folder their file_name entries are relative to"
+        )
+
+
+def _name(src: Any) -> str:
+    return str(src) if isinstance(src, (str, Path)) else "(in memory)"
 
 
 def _restrict(gt: Any, img_ids: set[int]):
@@ -203,7 +260,7 @@ def _restrict(gt: Any, img_ids: set[int]):
 
 def save_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically (readers never see half a file)."""
-    from ifcn_viz.checkpoints import atomic_write_json
+    from ifcn_viz.fileio import atomic_write_json
 
     atomic_write_json(path, obj)
 

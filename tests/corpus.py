@@ -103,3 +103,128 @@ def bad_input_corpus(directory: Path) -> dict[str, Case]:
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     put("animated.gif", buf.getvalue(), True, "animated")
     return cases
+
+
+# ---------------------------------------------------------------- issue 13: hostile inputs (generated cheaply)
+
+
+def zlib_zeros(n: int, level: int = 6) -> bytes:
+    """A zlib stream of ``n`` zero bytes, made without deflating them all: after a full flush deflate restarts,
+    so every further 4 MiB of zeros packs to the same bytes; the Adler-32 of n zeros is ``(n % 65521) << 16 | 1``."""
+    chunk = 1 << 22
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate
+    first = comp.compress(b"\0" * min(n, chunk)) + comp.flush(zlib.Z_FULL_FLUSH)
+    reps, rest = divmod(n, chunk)
+    body = [first] if n >= chunk else []
+    if reps > 1:
+        again = comp.compress(b"\0" * chunk) + comp.flush(zlib.Z_FULL_FLUSH)
+        body.append(again * (reps - 1))
+    body.append(comp.compress(b"\0" * (rest if n >= chunk else n)) + comp.flush())
+    return b"\x78\x9c" + b"".join(body) + struct.pack(">I", ((n % 65521) << 16) | 1)
+
+
+def png_zeros(w: int, h: int, bit_depth: int = 8, colour_type: int = 2, level: int = 6) -> bytes:
+    """A valid PNG of ``w x h`` black pixels whose body is tiny: the zero rows are deflated as they are made.
+
+    ``colour_type`` 2 = RGB, 6 = RGBA, 0 = grey; ``bit_depth`` 8 or 16.  A 16 x 2,400,000 RGB image is ~110 KB and
+    a 16-bit RGBA 40-megapixel one ~300 KB, made in well under a second without holding the pixels.
+    """
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    parts = [zlib_zeros(h * (1 + w * channels * bit_depth // 8), level)]  # every row: filter 0 + zero samples
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", b"".join(parts))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n"
+    b"newpath 0 0 moveto 64 64 lineto stroke\nshowpage\n%%EOF\n"
+)
+
+
+def hostile_images(directory: Path) -> dict[str, Case]:
+    """Images that pass a plain pixel-count guard but cost gigabytes, formats that need an interpreter, and the
+    smallest valid images.  ``ok``: loads; ``words``: what the one-line refusal must say."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, Case] = {}
+
+    def put(name: str, data: bytes, ok: bool, *words: str) -> None:
+        (d / name).write_bytes(data)
+        cases[name] = Case(d / name, ok, words)
+
+    put("tall_16x2400000.png", png_zeros(16, 2_400_000), False, "aspect ratio", "20:1")
+    put("wide_2400000x16.png", png_zeros(2_400_000, 16), False, "aspect ratio")
+    put("rgba16_40mp.png", png_zeros(8000, 5000, bit_depth=16, colour_type=6), True)
+    put("bomb_50000x50000.png", png_header_only(50_000, 50_000), False, "40,000,000 pixels")
+    put("eps.eps", EPS, False, "PostScript")
+    put("eps_named.png", EPS, False, "PostScript")  # an EPS with a .png name: still never decoded
+    put("pdf.png", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", False, "PDF")
+    put("truncated_tall.png", png_zeros(16, 2000)[:120], False, "truncated")
+    for side in (16, 17, 24, 35):
+        put(f"small_{side}.png", png_bytes(sample_image(side, side, side + 7)), True)
+    put("strip_16x320.png", png_bytes(sample_image(1, 16, 320)), True)  # 20:1, the largest aspect accepted
+    return cases
+
+
+def zip_bytes(entries: dict[str, bytes | tuple[int, int]], compress: bool = True) -> bytes:
+    """A zip archive; an entry given as ``(size, chunk)`` is ``size`` zero bytes streamed in ``chunk``-byte pieces."""
+    import zipfile
+
+    buf = io.BytesIO()
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=mode) as zf:
+        for name, data in entries.items():
+            if isinstance(data, tuple):
+                size, chunk = data
+                info = zipfile.ZipInfo(name)
+                info.compress_type = mode
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    zero = b"\0" * chunk
+                    for _ in range(size // chunk):
+                        fh.write(zero)
+            else:
+                zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def hostile_checkpoints(directory: Path, weights: Path, card: dict) -> dict[str, Case]:
+    """Crafted cards (a copy of ``weights`` with an edited ``card``) and archive bombs."""
+    import copy
+    import json
+    import zipfile
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, Case] = {}
+
+    def card_case(name: str, edit, *words: str) -> None:
+        c = copy.deepcopy(card)
+        edit(c)
+        (d / f"{name}.safetensors").write_bytes(weights.read_bytes())
+        (d / f"{name}.json").write_text(json.dumps(c))
+        cases[name] = Case(d / f"{name}.safetensors", False, words)
+
+    card_case("head_1e6", lambda c: c["model_config"].update(head_channels=1_000_000), "head_channels", "1,000,000")
+    card_case("width_1e5", lambda c: c["model_config"].update(backbone_width=100_000), "backbone_width")
+    card_case("k_1000", lambda c: c["model_config"].update(k=1000, m=2001), "k = 1,000")
+    card_case("scale_3000", lambda c: c["infer_config"].update(scales=[3000]), "scales entry", "3,000")
+    card_case("scales_200", lambda c: c["infer_config"].update(scales=[192] * 200), "200 entries")
+    card_case("max_side_1e9", lambda c: c["infer_config"].update(max_side=10**9), "max_side")
+    card_case("pre_nms_1e9", lambda c: c["infer_config"].update(pre_nms_top_k=10**9), "pre_nms_top_k")
+    card_case("head_str", lambda c: c["model_config"].update(head_channels="512"), "integer")
+    # a deflate bomb: 200 MB of zeros packed ~1000x, in the layout torch.save writes
+    bomb = {"bomb/data.pkl": b"\x80\x02}q\x00.", "bomb/data/0": (200 * 1024**2, 1024**2), "bomb/version": b"3\n"}
+    (d / "bomb.pt").write_bytes(zip_bytes(bomb))
+    cases["bomb"] = Case(d / "bomb.pt", False, ("expands", "decompression bomb"))
+    many = {f"m/data/{i}": b"" for i in range(20_000)}
+    (d / "many_entries.pt").write_bytes(zip_bytes(many, compress=False))
+    cases["many_entries"] = Case(d / "many_entries.pt", False, ("20,000 archive entries",))
+    (d / "not_a_zip.pt").write_bytes(b"\x80\x02" + b"junk" * 100)
+    cases["not_a_zip"] = Case(d / "not_a_zip.pt", False, ("refused",))
+    assert zipfile.is_zipfile(d / "bomb.pt")
+    return cases

@@ -7,6 +7,7 @@ import base64
 import io
 import os
 
+import httpx
 import numpy as np
 import pytest
 from _app_helpers import bad_input_corpus, free_port, png_bytes, sample_image, small_predictor
@@ -76,13 +77,14 @@ def test_every_endpoint(client):
 
     names = client.predict(api_name="/examples")
     ex = client.predict(names[-1], 3, api_name="/example")
-    assert ex["session"] != sid and ex["name"].startswith("api: ") is False and ex["count"] <= 3
+    assert ex["session"] != sid and ex["name"] == f"example: {names[-1]}" and ex["count"] <= 3
 
     cmp = client.predict(2, 128, True, api_name="/compare")
     assert cmp["instances"] >= 1 and decode_png(cmp["images"]["k_comparison"]).ndim == 3
 
     info = client.predict(api_name="/model_info")
     assert info["k"] == 5 and info["m"] == 21 and info["scales"] == [96, 160]
+    assert info["architecture"] == "InstanceFCN" and info["backbone"] == "tiny" and info["parameters"] > 0
 
     tr = client.predict(2, 0, api_name="/train_tiny")
     assert tr["steps"] == 2 and len(tr["losses"]) == 2
@@ -98,8 +100,10 @@ def test_errors_are_messages_not_tracebacks(client):
         client.predict(up["session"], 5000, 1, api_name="/window")
     with pytest.raises(AppError, match="top_n"):
         client.predict(up["session"], 999, api_name="/proposals")
-    with pytest.raises(AppError, match="over the server's limit"):
-        client.predict(b64(b"\0" * (3 * 1024 * 1024)), api_name="/upload")
+    with pytest.raises(AppError, match="over the server's limit"):  # over 2 MB, within the body guard's slack
+        client.predict(b64(b"\0" * (2 * 1024 * 1024 + 300_000)), api_name="/upload")
+    with pytest.raises(httpx.HTTPStatusError, match="413"):  # far over: refused before the body is read
+        client.predict(b64(b"\0" * (4 * 1024 * 1024)), api_name="/upload")
     with pytest.raises(AppError) as info:
         client.predict(up["session"], 5, 5, 99, api_name="/assemble_step")
     assert "Traceback" not in str(info.value) and "step must be" in str(info.value)
@@ -120,3 +124,44 @@ def test_bad_input_corpus_through_the_api(tmp_path, client):
             expected = ("non-empty",) if not data else case.words
             assert all(w.lower() in msg.lower() for w in expected), (name, msg)
     assert client.predict(api_name="/model_info")["k"] == 5  # still serving
+
+
+def test_one_client_cannot_push_out_another_clients_session(server, client):
+    from gradio_client import Client
+
+    mine = client.predict(b64(png_bytes(sample_image(3))), api_name="/upload")["session"]
+    other = Client(server[1], verbose=False)  # another client: its own Gradio session hash
+    per_client = server[0].ctx.store.per_client
+    data = b64(png_bytes(sample_image(5, 64, 64)))
+    flood = [other.predict(data, api_name="/upload")["session"] for _ in range(per_client + 2)]
+    assert client.predict(mine, 10, 10, api_name="/window")["pixel"] == [10, 10]  # still there
+    assert other.predict(flood[-1], 10, 10, api_name="/window")["pixel"] == [10, 10]
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="unknown or expired session"):
+        other.predict(flood[0], 10, 10, api_name="/window")  # the flooder lost its own oldest
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(server):
+    import socket
+
+    port = int(server[1].rstrip("/").rsplit(":", 1)[1])
+    from ifcn_viz.app.server import body_limit_for
+
+    limit = body_limit_for(server[0].ctx.max_upload_bytes)  # the upload limit's base64 size plus 1 MiB
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n".encode())  # fmt: skip
+    chunk = b"A" * 2**20
+    sent = 0
+    try:
+        for _ in range(64):  # 64 MB, far over the limit, never announced in a header
+            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            sent += len(chunk)
+    except OSError:
+        pass  # the server closed the connection after refusing
+    s.settimeout(30)
+    answer = s.recv(4096).split(b"\r\n", 1)[0]
+    s.close()
+    assert b" 413 " in answer, answer
+    assert limit < sent < limit + 12 * 2**20, (limit, sent)  # read up to the limit, then stopped reading

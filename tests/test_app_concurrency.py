@@ -4,6 +4,7 @@ errors, every answer about the client's own image, and server memory growth unde
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,13 @@ from _app_helpers import free_port, small_checkpoint
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+BENCH = Path(__file__).resolve().parent.parent / "bench"  # the load-test tool lives with the benchmarks
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
 
 
 def test_eight_clients_mixed_requests(tmp_path):
-    from ifcn_viz.app.loadtest import process_rss, run_load, start_server
+    from loadtest import process_rss, run_load, start_server
 
     ckpt = small_checkpoint(tmp_path, seed=1)
     port = free_port()

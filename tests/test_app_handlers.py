@@ -10,9 +10,10 @@ import pytest
 import torch
 from _app_helpers import bad_input_corpus, png_bytes, sample_image, small_checkpoint, small_model, small_predictor
 
-from ifcn_viz.app import callbacks as cb
+from ifcn_viz.app import views as cb
+from ifcn_viz.app.server import AppContext, parse_size
 from ifcn_viz.app.session import SessionStore, fingerprint, open_session
-from ifcn_viz.app.state import AppContext, describe_conversion, parse_size
+from ifcn_viz.app.uploads import describe_conversion
 from ifcn_viz.checkpoints import CheckpointError
 from ifcn_viz.data.io import ImageLoadError
 
@@ -191,13 +192,95 @@ def test_parse_size_and_upload_limit():
 
 
 def test_session_store_is_a_bounded_lru(shared, session):
-    store = SessionStore(capacity=2)
+    store = SessionStore(capacity=2, per_client=2)
     t1, t2 = store.put(session), store.put(session)
     store.get(t1)  # t1 is now the most recent
     t3 = store.put(session)
     assert len(store) == 2 and store.get(t1) is session and store.get(t3) is session
     with pytest.raises(KeyError, match="upload"):
         store.get(t2)
+
+
+def test_one_client_cannot_evict_another_clients_session(session):
+    store = SessionStore(capacity=8, per_client=3)
+    mine = store.put(session, client="b")
+    flood = [store.put(session, client="a") for _ in range(100)]  # "a" fills the store, again and again
+    assert store.get(mine) is session  # b's session survived
+    assert store.clients() == {"a": 3, "b": 1}  # a replaced only its own, least recently used first
+    assert all(store.get(t) is session for t in flood[-3:])
+    with pytest.raises(KeyError, match="upload"):
+        store.get(flood[0])
+    # many clients fill the store: the one holding the most loses first, a one-session client keeps its own
+    for i in range(6):
+        store.put(session, client=f"c{i}")
+    assert store.get(mine) is session and len(store) == 8 and store.clients()["a"] <= 2
+
+
+def test_session_store_bounds_bytes(session):
+    store = SessionStore(capacity=100, per_client=100, max_bytes=3 * session.nbytes)
+    tokens = [store.put(session, client=str(i)) for i in range(5)]
+    assert len(store) == 3 and session.nbytes > session.image.nbytes  # image + cached maps are counted
+    assert store.get(tokens[-1]) is session
+    with pytest.raises(KeyError):
+        store.get(tokens[0])
+
+
+def test_one_error_rule_for_page_and_api(caplog):
+    from ifcn_viz.app.errors import user_message
+
+    # a user error: its own first line, with server paths replaced by the user's names
+    err = ValueError("/tmp/gradio/ab12/cat.png is not an image (PNG, JPEG, ...)\nmore detail")
+    assert user_message(err, {"/tmp/gradio/ab12/cat.png": "cat.png"}) == "cat.png is not an image (PNG, JPEG, ...)"
+    assert user_message(ValueError("cannot read /srv/cache/x9/dog.jpg: truncated")) == "cannot read dog.jpg: truncated"
+    assert user_message(KeyError("unknown or expired session 'x'")) == "unknown or expired session 'x'"
+    # an internal error: a generic line (its text may hold internals), logged with its traceback
+    with caplog.at_level("ERROR"):
+        line = user_message(RuntimeError("CUDA out of memory at /opt/conda/lib/torch.so"))
+    assert line == "internal error (RuntimeError); the server logged it and keeps running"
+    assert "CUDA out of memory" in caplog.text
+
+
+def test_page_and_api_give_the_same_line_for_the_same_error(shared, session):
+    import gradio as gr
+
+    from ifcn_viz.app import build_demo
+    from ifcn_viz.app.api import as_gr_error
+
+    def boom(*_a, **_k):
+        raise RuntimeError("secret internals")
+
+    with pytest.raises(gr.Error) as api_err:
+        as_gr_error(boom)()
+    demo = build_demo(shared)
+    h, page = demo.handlers, demo.page
+    original, cb.compare_scene = cb.compare_scene, boom
+    try:
+        with pytest.warns(UserWarning):
+            out = h.on_compare(1, None)
+    finally:
+        cb.compare_scene = original
+    assert set(out) == {page.status}  # only the status line changes: nothing is padded
+    assert api_err.value.message in out[page.status] and "secret" not in out[page.status]
+
+
+def test_model_description_has_no_server_details(shared):
+    from ifcn_viz.app.api import model_description
+    from ifcn_viz.inference.predictor import Predictor
+
+    p = Predictor(shared.model, shared.infer)
+    p.card = {
+        "name": "mine", "head": "ifcn", "command": "ifcn-viz train --out /home/alice/runs/x", "hardware": "Xeon",
+        "data": {"dataset": "coco", "ann": "/data/coco/ann.json", "image_size": 512, "root": "C:\\data"},
+        "train_config": {"out": "runs/x", "lr": 0.01, "device": "cuda:0", "preset": "tiny"},
+        "metrics": {"AR@100": 0.5, "log": "/tmp/log.txt"}, "step": 100,
+    }  # fmt: skip
+    d = model_description(p)
+    assert d["name"] == "mine" and d["k"] == 5 and d["architecture"] == "InstanceFCN"
+    assert d["training"]["data"] == {"dataset": "coco", "image_size": 512}
+    assert d["training"]["recipe"] == {"lr": 0.01, "preset": "tiny"} and d["metrics"] == {"AR@100": 0.5}
+    text = json.dumps(d)
+    for leak in ("/home", "alice", "runs", "Xeon", "cuda", "ann.json", "log.txt", "command", "C:"):
+        assert leak not in text, leak
 
 
 def test_uploaded_checkpoint_validation(tmp_path):
@@ -215,8 +298,9 @@ def test_uploaded_checkpoint_validation(tmp_path):
     card["model_config"]["k"] = 3  # the tensors no longer fit the card
     bad_card = tmp_path / "bad.json"
     bad_card.write_text(json.dumps(card))
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(CheckpointError, match="does not fit") as info:
         load_uploaded_checkpoint([str(path), str(bad_card)])
+    assert "mine.safetensors" in str(info.value) and "ifcn_ckpt_" not in str(info.value)  # the user's file
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not tensors")
     with pytest.raises(CheckpointError):
@@ -257,3 +341,59 @@ def test_png_roundtrip_of_views_is_lossless(session):
     v = cb.window_at(session, 10, 10)
     back = np.asarray(Image.open(io.BytesIO(png_bytes(v.view))))
     assert np.array_equal(back, v.view)
+
+
+def test_server_address_flags_then_environment_then_defaults(monkeypatch):
+    from ifcn_viz.app.server import server_address
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert server_address() == ("127.0.0.1", 7860)  # local only by default
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    assert server_address() == ("0.0.0.0", 8123)
+    assert server_address("127.0.0.1", 9000) == ("127.0.0.1", 9000)  # flags win
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "http")
+    with pytest.raises(ValueError, match="GRADIO_SERVER_PORT"):
+        server_address()
+
+
+def test_stale_upload_folders_are_removed_live_ones_kept(tmp_path):
+    import fcntl
+
+    from ifcn_viz.app.uploads import LOCK_NAME, RUN_PREFIX, remove_stale_runs
+
+    stale, live = tmp_path / f"{RUN_PREFIX}dead", tmp_path / f"{RUN_PREFIX}alive"
+    for d in (stale, live):
+        (d / "h").mkdir(parents=True)
+        (d / "h" / "photo.png").write_bytes(b"x")
+    other = tmp_path / "not_ours"
+    other.mkdir()
+    with open(live / LOCK_NAME, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a running server holds its folder's lock
+        assert remove_stale_runs(tmp_path) == [stale]
+    assert not stale.exists() and (live / "h" / "photo.png").exists() and other.exists()
+
+
+def test_api_file_arguments_must_be_uploads_to_this_server(tmp_path):
+    from ifcn_viz.app.uploads import uploaded_file
+
+    root = tmp_path / "uploads"
+    (root / "h1").mkdir(parents=True)
+    ok = root / "h1" / "cat.png"
+    ok.write_bytes(png_bytes(sample_image(1)))
+    assert uploaded_file({"path": str(ok), "orig_name": "my cat.png"}, root, 10**6, "1mb") == (
+        ok.resolve(),
+        "my cat.png",
+    )
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not yours")
+    (root / "h1" / "link.png").symlink_to(outside)  # a link out of the folder is outside too
+    for path in (str(outside), "/etc/passwd", str(root / "h1" / "link.png"), str(root / ".." / "secret.txt")):
+        with pytest.raises(ValueError, match="not a file uploaded to this server") as info:
+            uploaded_file({"path": path}, root, 10**6, "1mb")
+        assert str(tmp_path) not in str(info.value)
+    with pytest.raises(ValueError, match="over the server's limit"):
+        uploaded_file({"path": str(ok)}, root, 10, "10b")
+    with pytest.raises(ValueError, match="handle_file"):
+        uploaded_file({"url": "http://x"}, root, 10, "10b")

@@ -68,19 +68,21 @@ def test_cli_processes_the_good_files_and_names_each_bad_one(corpus, tmp_path, c
 
 
 def test_app_shows_a_message_and_keeps_serving(corpus):
-    from ifcn_viz.app.handlers import Handlers
-    from ifcn_viz.app.state import AppContext
+    from ifcn_viz.app import build_demo
 
-    handlers = Handlers(AppContext(small_predictor(0)))
+    demo = build_demo(small_predictor(0))
+    handlers, page = demo.handlers, demo.page
     args = (None, 5, 0.4, 0.8, -1)
     for name, case in corpus.items():
         out = handlers.on_upload(str(case.path), *args)
-        status = out[1]
+        status = out[page.status]
         assert isinstance(status, str) and "Traceback" not in status, name
+        assert str(case.path.parent) not in status, (name, status)  # the user's file name, not the server path
         if not case.ok:
             assert all(w.lower() in status.lower() for w in case.words), (name, status)
-            assert out[0] is None  # no session was opened for a refused file
+            assert "\n" not in status, (name, status)  # one line
+            assert page.sess not in out  # no session was opened for a refused file; the old one is kept
         else:
-            assert out[0] is not None, (name, status)
+            assert out[page.sess] is not None, (name, status)
     good = corpus["gray.png"].path
-    assert handlers.on_upload(str(good), *args)[0] is not None  # still serving after all of them
+    assert handlers.on_upload(str(good), *args)[page.sess] is not None  # still serving after all of them

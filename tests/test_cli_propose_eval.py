@@ -176,12 +176,54 @@ def test_propose_with_a_real_checkpoint(tmp_path, capsys):
         + ["--mask-threshold", "0.3", "--device", "cpu", "--out", str(tmp_path / "p.json"), "--no-progress"]
     )
     assert rc == 0 and len(json.loads((tmp_path / "p.json").read_text())) <= 3
-    assert (
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:  # refused while parsing, before any model is built
         run_cli(
             ["propose", str(tmp_path / "a.png"), "--checkpoint", str(tmp_path / "nope.safetensors")]
             + ["--out", str(tmp_path / "q.json")]
         )
-        == 2
+    assert info.value.code == 2 and "checkpoint file not found" in capsys.readouterr().err
+    assert not (tmp_path / "q.json").exists()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"junk")
+    assert (
+        run_cli(["propose", str(tmp_path / "a.png"), "--checkpoint", str(bad), "--out", str(tmp_path / "r.json")]) == 2
     )
     assert "cannot load checkpoint" in capsys.readouterr().err
-    assert not (tmp_path / "q.json").exists()
+
+
+def test_propose_takes_folders_and_globs_and_writes_an_id_to_file_map(tmp_path, oracle, capsys):
+    make_dataset(tmp_path, n_images=3)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "img_2.png").rename(tmp_path / "sub" / "img_2.png")
+    out = tmp_path / "p.json"
+    rc = run_cli(["propose", str(tmp_path / "img_*.png"), str(tmp_path / "sub"), "--top-n", "3", "--out", str(out)])
+    assert rc == 0
+    names = [str(tmp_path / "img_0.png"), str(tmp_path / "img_1.png"), str(tmp_path / "sub" / "img_2.png")]
+    mapping = json.loads((tmp_path / "p.images.json").read_text())
+    assert mapping == {"1": names[0], "2": names[1], "3": names[2]}
+    results = json.loads(out.read_text())
+    assert {(r["image_id"], r["file_name"]) for r in results} == {(1, names[0]), (2, names[1]), (3, names[2])}
+
+
+def test_propose_keeps_what_it_did_when_a_late_image_fails(tmp_path, oracle, monkeypatch):
+    make_dataset(tmp_path, n_images=3)
+    calls = []
+    orig = Predictor.proposals
+
+    def third_crashes(self, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("out of memory on the last image")
+        return orig(self, **kw)
+
+    monkeypatch.setattr(Predictor, "proposals", third_crashes)
+    out = tmp_path / "p.json"
+    with pytest.raises(MemoryError):
+        run_cli(["propose", str(tmp_path / "img_*.png"), "--top-n", "3", "--out", str(out), "--no-progress"])
+    results = json.loads(out.read_text())  # still a valid JSON list, holding the first two images' proposals
+    assert {r["image_id"] for r in results} == {1, 2}
+    assert json.loads((tmp_path / "p.images.json").read_text()) == {
+        "1": str(tmp_path / "img_0.png"),
+        "2": str(tmp_path / "img_1.png"),
+    }

@@ -11,7 +11,7 @@ import torch
 import torch.multiprocessing as mp
 
 from ifcn_viz.train.loop import build_train_model
-from ifcn_viz.train.recipe import TrainConfig
+from ifcn_viz.train.recipe import TrainConfig, train_config
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -34,9 +34,9 @@ def _worker(rank: int, world: int, port: int, cfg_dict: dict, out_dir: str) -> N
 
 
 def test_two_gloo_processes_keep_identical_parameters(tmp_path):
-    cfg = TrainConfig(preset="tiny", out=str(tmp_path / "run"), iters=3, batch_size=1, image_size=96, short_sides=(96,),
-                      train_scenes=8, windows_per_image=32, eval_images=0, progress=False, amp="none", warmup=0,
-                      lr=1e-2, device="cpu", log_every=1)  # fmt: skip
+    cfg = train_config("tiny", out=str(tmp_path / "run"), iters=3, batch_size=1, image_size=96, short_sides=(96,),
+                       train_scenes=8, windows_per_image=32, eval_images=0, progress=False, amp="none", warmup=0,
+                       lr=1e-2, device="cpu", log_every=1)  # fmt: skip
     mp.spawn(_worker, args=(2, _free_port(), cfg.to_dict(), str(tmp_path)), nprocs=2, join=True)
     p0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     p1 = torch.load(tmp_path / "rank1.pt", weights_only=True)

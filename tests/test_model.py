@@ -1,5 +1,6 @@
 """The model: the paper's architecture (Sec. 3-4), shapes, presets, parameter counts, errors, checkpoints."""
 
+import dataclasses
 import json
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 from ifcn_viz.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from ifcn_viz.config import PRESETS, ModelConfig, get_preset
+from ifcn_viz.config import PRESETS, InferConfig, ModelConfig, get_preset
 from ifcn_viz.model import InstanceFCN, build_backbone, build_model
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, assemble_at
 from ifcn_viz.model.geometry import pixel_to_cell, window_box, window_cell_of
@@ -67,10 +68,11 @@ def test_forward_is_the_same_structure_in_train_and_eval():
 
 
 def test_model_assemble_uses_the_configured_fill():
-    model = build_model(ModelConfig(backbone="tiny", k=3, m=7, head_channels=8, backbone_width=8))
+    model = build_model(ModelConfig(backbone="tiny", k=3, m=7, head_channels=8, backbone_width=8, fill_logit=-7.0))
     s = torch.randn(1, 9, 4, 4)
     w = model.assemble(s, torch.tensor([[0, 0, 0]]))
-    assert w.shape == (1, 7, 7) and torch.all(w[0, 0] == OUTSIDE_LOGIT)
+    assert -7.0 != OUTSIDE_LOGIT  # a non-default fill, so the test tells the two apart
+    assert w.shape == (1, 7, 7) and torch.all(w[0, 0] == -7.0) and w[0, 3, 3] == s[0, 4, 0, 0]
     assert model.assemble(s).shape == (1, 4, 4, 7, 7)
 
 
@@ -98,15 +100,66 @@ def test_model_input_errors(images, err, msg):
 @pytest.mark.parametrize(
     "kwargs,msg",
     [
-        ({"backbone": "alexnet"}, "unknown backbone"),
+        ({"backbone": ""}, "backbone must be"),
         ({"k": 5, "m": 20}, "odd"),
         ({"k": 9, "m": 7}, "k must be <= m"),
-        ({"output_stride": 4}, "output_stride"),
+        ({"k": 0}, "k must be an integer >= 1"),
+        ({"output_stride": 0}, "output_stride"),
+        ({"head_channels": 0}, "head_channels"),
+        ({"head": "deepmask"}, "unknown head 'deepmask'; choose one of ifcn, fc"),
     ],
 )
 def test_config_errors(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"backbone": "alexnet"}, "unknown backbone 'alexnet'; choose one of vgg16, resnet18, resnet50, tiny"),
+        ({"output_stride": 4}, "the vgg16 backbone has output_stride 8, got 4"),
+        ({"backbone": "tiny", "output_stride": 16}, "the tiny backbone has output_stride 8, got 16"),
+        ({"backbone": "resnet18", "output_stride": 32}, "the resnet18 backbone has output_stride 8 or 16, got 32"),
+    ],
+)
+def test_backbone_names_and_strides_are_checked_against_the_registry_at_build_time(kwargs, msg):
+    config = ModelConfig(**kwargs)  # plain Python: the config knows no backbone names (no torch)
+    with pytest.raises(ValueError, match=msg):
+        build_model(config)
+
+
+def test_every_preset_names_a_registered_backbone_with_its_stride():
+    from ifcn_viz.model.backbones import BACKBONES, check_backbone
+
+    assert list(BACKBONES) == ["vgg16", "resnet18", "resnet50", "tiny"]
+    for preset in PRESETS.values():
+        assert check_backbone(preset.model.backbone, preset.model.output_stride).name == preset.model.backbone
+
+
+def test_a_backbone_registered_in_one_place_builds_trains_and_checkpoints(tmp_path):
+    from ifcn_viz.model.backbones import BACKBONES, Backbone, register_backbone
+
+    class Pool8(Backbone):  # a toy stride-8 backbone: 3 stride-2 convs
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.net = nn.Sequential(*(nn.Conv2d(3 if i == 0 else width, width, 3, 2, 1) for i in range(3)))
+            self.out_channels, self.stride = width, 8
+
+        def forward(self, x):
+            return self.net(x)
+
+    try:
+        register_backbone("pool8", strides=(8,), channels="backbone_width")(lambda stride, width: Pool8(width))
+        with pytest.raises(ValueError, match="already registered"):
+            register_backbone("pool8", strides=(8,), channels="")(lambda stride, width: Pool8(width))
+        cfg = ModelConfig(backbone="pool8", k=3, m=9, head_channels=8, backbone_width=6)
+        model = build_model(cfg)
+        assert model.backbone.out_channels == 6 and model(torch.rand(1, 3, 64, 64)).score_maps.shape == (1, 9, 8, 8)
+        loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "pool8"))
+        assert loaded.config == cfg and isinstance(loaded.backbone, Pool8)
+    finally:
+        BACKBONES.pop("pool8", None)
 
 
 def test_presets():
@@ -154,6 +207,83 @@ def test_checkpoint_round_trip_and_card(tmp_path):
     assert card["seed"] == 3 and loaded.config == cfg and not loaded.training
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_lone_safetensors_file_is_a_complete_checkpoint_and_the_json_beside_it_wins(tmp_path):
+    cfg = ModelConfig(backbone="tiny", k=3, m=9, head_channels=16, backbone_width=8, fill_logit=-7.0)
+    model = InstanceFCN(cfg)
+    path = save_checkpoint(model, tmp_path / "ck", {"seed": 3})
+    card_file = path.with_suffix(".json")
+    edited = {**json.loads(card_file.read_text()), "seed": 4}
+    card_file.write_text(json.dumps(edited))
+    assert load_checkpoint(path)[1]["seed"] == 4  # the JSON beside the weights is the card used
+    card_file.unlink()
+    lone = tmp_path / "elsewhere" / "copied.safetensors"
+    lone.parent.mkdir()
+    path.rename(lone)
+    loaded, card = load_checkpoint(lone)
+    assert card["seed"] == 3 and loaded.config == cfg
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_safetensors_without_a_card_inside_or_beside_is_refused_in_one_line(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "bare.safetensors"))
+    with pytest.raises(CheckpointError, match="has no model card: none inside the file and no .*bare.json beside it"):
+        load_checkpoint(tmp_path / "bare.safetensors")
+
+
+def test_an_old_card_without_head_loads_as_instancefcn(tmp_path):
+    from safetensors.torch import save_file
+
+    model = InstanceFCN(ModelConfig(backbone="tiny", k=3, m=9, head_channels=8, backbone_width=8))
+    path = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"format": "x"})
+    old_config = {k: v for k, v in model.config.to_dict().items() if k != "head"}
+    path.with_suffix(".json").write_text(json.dumps({"model_config": old_config}))
+    loaded, _ = load_checkpoint(path)
+    assert type(loaded) is InstanceFCN and loaded.config.head == "ifcn"
+
+
+def test_the_fc_head_is_part_of_the_model_config(tmp_path):
+    from ifcn_viz.model.fc_baseline import FCBaselineModel
+
+    cfg = ModelConfig(backbone="tiny", k=5, m=21, head_channels=8, backbone_width=8, head="fc")
+    model = build_model(cfg)
+    assert isinstance(model, FCBaselineModel) and model.config == dataclasses.replace(cfg, k=21)
+    assert FCBaselineModel(ModelConfig(backbone="tiny", backbone_width=8)).config.head == "fc"
+    with pytest.raises(ValueError, match="use ifcn_viz.model.build_model"):
+        InstanceFCN(cfg)
+    loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "fc"))
+    assert isinstance(loaded, FCBaselineModel) and loaded.config == model.config
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"scales": ()}, "scales must be a non-empty tuple of positive ints"),
+        ({"scales": (100, 0)}, "scales must be"),
+        ({"scales": (100.0,)}, "scales must be"),
+        ({"max_side": 0}, "max_side must be an integer >= 1"),
+        ({"nms_iou": 0.0}, r"nms_iou must be in \(0, 1\]"),
+        ({"nms_iou": 1.5}, "nms_iou"),
+        ({"mask_threshold": 1.0}, r"mask_threshold must be in \(0, 1\)"),
+        ({"mask_threshold": 0}, "mask_threshold"),
+        ({"top_n": -1}, "top_n must be an integer >= 0"),
+        ({"pre_nms_top_k": 2.5}, "pre_nms_top_k"),
+    ],
+)
+def test_infer_config_validates_itself(kwargs, msg):
+    with pytest.raises(ValueError, match=msg) as info:
+        InferConfig(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_infer_config_accepts_scales_read_back_from_json():
+    assert InferConfig(scales=[100, 200]).scales == (100, 200)
+    assert InferConfig(top_n=0, pre_nms_top_k=0, nms_iou=1.0).top_n == 0
 
 
 def test_checkpoint_that_does_not_fit_its_card(tmp_path):

@@ -9,7 +9,8 @@ import pytest  # noqa: E402
 from _viz_helpers import random_maps  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ifcn_viz.viz import commands, score_map_mosaic  # noqa: E402
+from ifcn_viz.gallery import commands  # noqa: E402
+from ifcn_viz.viz import score_map_mosaic  # noqa: E402
 from ifcn_viz.viz.figures import plot_heatmap, plot_loss_curve, plot_score_maps  # noqa: E402
 from ifcn_viz.viz.palette import symmetric_range  # noqa: E402
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 from _viz_helpers import aligned_scene, random_maps, scene_image
 
+from ifcn_viz.inference.window import WindowGrid, copied_region
 from ifcn_viz.model.assemble import assemble_at, cell_to_map_index
 from ifcn_viz.viz import (
-    copied_region,
     ideal_reassembly,
     ideal_score_maps,
     ideal_vs_learned,
@@ -15,7 +15,7 @@ from ifcn_viz.viz import (
     score_map_mosaic,
     top_windows,
 )
-from ifcn_viz.viz.palette import INK, colormap_lut
+from ifcn_viz.viz.palette import INK, blend, colormap_lut, mask_edges, rank_color, thicken
 
 
 def test_mosaic_places_map_a_k_plus_b_at_row_a_column_b():
@@ -87,12 +87,14 @@ def test_objectness_overlay_heat_follows_cells():
     o = torch.full((8, 8), -10.0)
     o[2, 5] = 10.0
     img = np.zeros((64, 64, 3), np.uint8)
-    out = objectness_overlay(img, o, stride=8, top=0, alpha=1.0, colorbar=False)
+    maps = torch.zeros(25, 8, 8)
+    out = objectness_overlay(img, WindowGrid.from_maps(maps, 21, 8, o), top=0, alpha=1.0, colorbar=False)
     lut = colormap_lut("viridis")
     assert (out[2 * 8 + 4, 5 * 8 + 4] == lut[255]).all()  # p ~ 1 at the hot cell
     assert (out[2 * 8 + 4, 4 * 8 + 4] == lut[0]).all()  # p ~ 0 next to it
     # a scale with factor 0.5: the same cell covers twice as many original pixels
-    out2 = objectness_overlay(np.zeros((128, 128, 3), np.uint8), o, 8, factor=0.5, top=0, alpha=1.0, colorbar=False)
+    half = WindowGrid.from_maps(maps, 21, 8, o, factor=0.5)
+    out2 = objectness_overlay(np.zeros((128, 128, 3), np.uint8), half, top=0, alpha=1.0, colorbar=False)
     assert (out2[2 * 16 + 15, 5 * 16 + 15] == lut[255]).all() and (out2[2 * 16 + 15, 5 * 16 + 16] == lut[0]).all()
 
 
@@ -122,15 +124,24 @@ def test_k1_merges_touching_objects_k5_separates_them():
         assert (one.pasted[n] & other).sum() > 0.5 * other.sum()
         assert (five.pasted[n] & other).sum() == 0
     view = k_comparison(masks, 8, 21, image=scene_image(masks))
-    assert view.dtype == np.uint8 and view.ndim == 3
+    # one row per k, each with the maps and one panel per instance: the k = 5 row is taller (25 maps)
+    assert view.dtype == np.uint8 and view.shape[0] > 2 * masks.shape[1] and view.shape[1] > 3 * masks.shape[2]
+    # each instance panel draws the instance's pasted mask in its rank colour
+    for n in range(2):
+        assert (view == np.array(rank_color(n), np.uint8)).all(-1).sum() == 0  # blended, never the pure colour
+    blended = blend(
+        scene_image(masks), np.broadcast_to(np.array(rank_color(0), np.uint8), (*masks.shape[1:], 3)).copy(), 0.55
+    )
+    assert (view == blended[masks[0] & ~thicken(mask_edges(masks[0]), 1)][0]).all(-1).sum() >= 0.5 * masks[0].sum()
 
 
 def test_ideal_vs_learned_checks_shapes():
     ideal = ideal_score_maps(aligned_scene(), 5, 21, 8).score_maps
-    out = ideal_vs_learned(ideal, ideal + 1.0, window=(12, 8, 21))
+    grid = WindowGrid.from_maps(ideal, 21, 8)
+    out = ideal_vs_learned(grid, WindowGrid.from_maps(ideal + 1.0, 21, 8), center=(12, 8))
     assert out.shape[1] > 2 * out.shape[0] // 3
     with pytest.raises(ValueError, match="same shape"):
-        ideal_vs_learned(ideal, ideal[:, :10])
+        ideal_vs_learned(grid, WindowGrid.from_maps(ideal[:, :10], 21, 8))
     with pytest.raises(ValueError, match="k\\*k"):
         score_map_mosaic(torch.zeros(24, 5, 5))
 

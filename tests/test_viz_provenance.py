@@ -3,8 +3,13 @@ import pytest
 import torch
 from _viz_helpers import aligned_scene, random_maps, scene_image
 
+from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.model.assemble import assemble_at, cell_to_map_index
-from ifcn_viz.viz import channel_grid, ideal_score_maps, provenance_from_maps, provenance_view
+from ifcn_viz.viz import channel_grid, ideal_score_maps, provenance_view
+
+
+def provenance_from_maps(maps, x, y, stride, m):
+    return WindowGrid.from_maps(maps, m, stride).provenance(x, y)
 
 
 def test_provenance_agrees_with_sparse_assembling_at_every_covering_window():
@@ -43,7 +48,7 @@ def test_same_pixel_in_for_one_window_out_for_its_neighbour():
     by_center = {e.center: e.value for e in prov.entries}
     assert by_center[(cy, cx)] > 0  # the window on instance 0 says "in"
     assert by_center[tuple(ideal.centers[1].tolist())] < 0  # the window on instance 1 says "out"
-    view = provenance_view(scene_image(masks), prov, stride=8)
+    view = provenance_view(scene_image(masks), prov)
     assert view.dtype == np.uint8 and view.shape[2] == 3
 
 
@@ -52,4 +57,4 @@ def test_provenance_validates_inputs():
     with pytest.raises(ValueError, match="outside"):
         provenance_from_maps(maps, 500, 5, 8, 21)
     with pytest.raises(TypeError, match="Provenance"):
-        provenance_view(np.zeros((80, 80, 3), np.uint8), "not a provenance", 8)
+        provenance_view(np.zeros((80, 80, 3), np.uint8), "not a provenance")

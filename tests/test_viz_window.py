@@ -3,17 +3,16 @@ import pytest
 import torch
 from _viz_helpers import aligned_scene, random_maps
 
+from ifcn_viz.inference.window import WindowGrid, paste_window, window_covered
 from ifcn_viz.model.assemble import assemble_at, bin_edges, cell_to_map_index
 from ifcn_viz.model.geometry import window_box
 from ifcn_viz.viz import (
     assembly_frames,
     ideal_score_maps,
-    paste_probs,
     slide_frames,
     subwindow_layout,
     window_grid_lines,
     window_on_image,
-    window_result_from_maps,
     window_view,
 )
 from ifcn_viz.viz.animate import EMPTY
@@ -22,14 +21,15 @@ from ifcn_viz.viz.window import GRID_COLOR
 
 
 def _window(cy=20, cx=16, factor=1.0, k=5, m=21):
-    return window_result_from_maps(random_maps(k, 40, 40), (cy, cx), m, 8, factor=factor)
+    return WindowGrid.from_maps(random_maps(k, 40, 40), m, 8, factor=factor).window(cy, cx)
 
 
-def test_window_result_from_maps_matches_geometry_and_assembler():
+def test_grid_window_matches_geometry_and_assembler():
     maps = random_maps(5, 40, 40)
-    w = window_result_from_maps(maps, (20, 16), 21, 8)
+    w = WindowGrid.from_maps(maps, 21, 8).window(20, 16)
     assert w.box == tuple(float(v) for v in window_box(20, 16, 21, 8))
     assert torch.equal(w.logits, assemble_at(maps[None], torch.tensor([[0, 20, 16]]), 21)[0])
+    assert w.fill == -20.0 and w.cell_size == (8.0, 8.0)
 
 
 @pytest.mark.parametrize("factor", [1.0, 0.5])
@@ -71,19 +71,18 @@ def test_each_sub_window_is_labelled_and_tinted_by_its_source_map():
     assert [s.cells[0] for s in layout[::5]] == e[:-1]
 
 
-def test_paste_probs_places_the_window_and_clips_at_the_border():
+def test_paste_places_the_window_and_clips_at_the_border():
     w = _window(cy=2, cx=3)  # crosses the top-left border
-    pasted = paste_probs(w, (320, 320))
+    pasted, covered = paste_window(w, (320, 320)), window_covered(w, (320, 320))
     x0, y0, x1, y1 = (int(v) for v in w.box)
     assert x0 < 0 and y0 < 0
-    assert np.isnan(pasted[y1:, :]).all() and np.isnan(pasted[:, x1:]).all()
-    assert not np.isnan(pasted[:y1, :x1]).any()
-    assert np.nanmin(pasted) >= 0 and np.nanmax(pasted) <= 1
+    assert not covered[y1:, :].any() and not covered[:, x1:].any() and covered[:y1, :x1].all()
+    assert (pasted[~covered] == 0).all() and pasted[covered].min() > 0 and pasted.max() <= 1
 
 
 def test_window_view_adds_the_source_maps_when_given():
     maps = random_maps(5, 40, 40)
-    w = window_result_from_maps(maps, (20, 16), 21, 8)
+    w = WindowGrid.from_maps(maps, 21, 8).window(20, 16)
     img = np.zeros((320, 320, 3), np.uint8)
     small, big = window_view(img, w), window_view(img, w, maps)
     assert big.shape[0] > small.shape[0] and small.dtype == np.uint8
@@ -94,7 +93,7 @@ def test_window_view_adds_the_source_maps_when_given():
 def test_assembly_frames_fill_one_sub_window_at_a_time():
     k, m, cell_px = 5, 21, 10
     ideal = ideal_score_maps(aligned_scene(), k, m, 8)
-    frames = assembly_frames(ideal.score_maps, (12, 8), m, cell_px=cell_px)
+    frames = assembly_frames(WindowGrid.from_maps(ideal.score_maps, m, 8), (12, 8), cell_px=cell_px)
     assert len(frames) == k * k + 2 and len({f.shape for f in frames}) == 1
     empty = [int((f == EMPTY).all(-1).sum()) for f in frames[1 : k * k + 1]]
     drops = -np.diff(empty)
@@ -107,8 +106,10 @@ def test_assembly_frames_fill_one_sub_window_at_a_time():
 
 
 def test_slide_frames_follow_the_row():
-    maps = random_maps(5, 30, 30)
-    frames = slide_frames(maps, 15, 21, cols=[5, 6, 7])
+    grid = WindowGrid.from_maps(random_maps(5, 30, 30), 21, 8)
+    frames = slide_frames(grid, 15, cols=[5, 6, 7])
     assert len(frames) == 3 and not np.array_equal(frames[0], frames[1])
     with pytest.raises(ValueError, match="row"):
-        slide_frames(maps, 30, 21)
+        slide_frames(grid, 30)
+    with pytest.raises(TypeError, match="WindowGrid"):
+        slide_frames(random_maps(5, 30, 30), 15)

@@ -1,13 +1,13 @@
-"""Gradio event handlers: ``gr.State`` and ``evt.index`` in, pure callbacks, errors out as a status line.
+"""The Gradio adapter of the page: event handlers.  ``gr.State`` and ``evt.index`` in, the pure views of
+:mod:`ifcn_viz.app.views` called, and ``{page.<component>: value}`` out for exactly what changed (Gradio's
+dict-return idiom; a component left out keeps its value).
 
-A handler never lets an exception reach the page: user-facing errors (``ImageLoadError``, ``CheckpointError``,
-other ``ValueError``) become ``gr.Warning`` plus a status line and leave every other output as it was; anything
-unexpected is logged with its traceback on the server and summarised in one line.  The server keeps serving.
+A handler never lets an exception reach the page: :func:`ifcn_viz.app.errors.user_message` -- the same rule the
+API uses -- turns it into one line, shown as ``gr.Warning`` and in the status line.  The server keeps serving.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import time
@@ -17,45 +17,43 @@ from typing import Any
 
 import gradio as gr
 
-from ifcn_viz.app import callbacks as cb
+from ifcn_viz.app import views
+from ifcn_viz.app.errors import user_message
+from ifcn_viz.app.layout import Page, scale_dropdown_choices
+from ifcn_viz.app.server import AppContext
 from ifcn_viz.app.session import ImageSession, model_label, open_session, reopen
-from ifcn_viz.app.state import AppContext, describe_conversion
+from ifcn_viz.app.uploads import describe_conversion
 from ifcn_viz.inference.predictor import Predictor
 
-log = logging.getLogger(__name__)
-SKIP = gr.skip
+Out = dict[Any, Any]
 
 
-def user_message(err: BaseException) -> str:
-    """One line for the page: the error's own message for expected errors, a summary otherwise."""
-    if isinstance(err, (ValueError, KeyError, TypeError, RuntimeError)) and err.args:
-        return str(err.args[0])
-    return f"internal error ({type(err).__name__}); the server logged it and keeps running"
-
-
-def failed(err: BaseException, what: str) -> str:
-    """Log ``err`` (with traceback when unexpected), show a toast, and return the status line."""
-    if not isinstance(err, (ValueError, KeyError, TypeError)):
-        log.exception("%s failed", what)
-    msg = user_message(err)
+def failed(err: BaseException, what: str, names: dict[str, str] | None = None) -> str:
+    """The status line (and a toast) for ``err`` while doing ``what``."""
+    msg = user_message(err, names)
     gr.Warning(f"{what}: {msg}")
     return f"**{what}:** {msg}"
 
 
 class Handlers:
-    """The page's event handlers, bound to one :class:`AppContext`."""
+    """The page's event handlers, bound to one :class:`AppContext` and the page's components."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, page: Page) -> None:
         self.ctx = ctx
+        self.page = page
 
     # ------------------------------------------------------------------------------------------ Explore
 
-    def _explore_outputs(self, session: ImageSession, top_n, thr, iou, scale, note: str) -> tuple:
-        views = cb.explore(session, int(top_n), float(thr), float(iou), int(scale))
-        img = cb.display_image(session)
-        return (session, note, img, views.mosaic, views.objectness, views.proposals, views.data, img, img)
+    def _explore_views(self, session: ImageSession, top_n, thr, iou, scale) -> Out:
+        p = self.page
+        scale = int(scale) if 0 <= int(scale) < len(session.predictor.scales) else -1  # the new image's scales
+        v = views.explore(session, int(top_n), float(thr), float(iou), scale)
+        img = views.display_image(session)
+        menu = gr.update(choices=scale_dropdown_choices(session.predictor), value=scale)
+        return {p.sess: session, p.ex_image: img, p.as_image: img, p.pv_image: img, p.mosaic: v.mosaic,
+                p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data, p.scale: menu}  # fmt: skip
 
-    def _open(self, src: Any, name: str, user_model, top_n, thr, iou, scale, sess) -> tuple:
+    def _open(self, src: Any, name: str, user_model, top_n, thr, iou, scale, names: dict[str, str]) -> Out:
         t0 = time.perf_counter()
         try:
             predictor = self.ctx.predictor_for(user_model)
@@ -69,132 +67,137 @@ class Handlers:
             )
             if conversion:
                 note += f"\n\nNote: {conversion}."
-            return self._explore_outputs(session, top_n, thr, iou, scale, note)
+            return {**self._explore_views(session, top_n, thr, iou, scale), self.page.status: note}
         except Exception as err:  # noqa: BLE001 -- shown to the user, server keeps serving
-            if isinstance(src, (str, Path)) and isinstance(err, ValueError) and err.args:
-                err = type(err)(str(err.args[0]).replace(str(src), Path(src).name))  # no server paths in the page
-            return (sess, failed(err, f"Could not use {name}"), *[SKIP()] * 7)
+            return {self.page.status: failed(err, f"Could not use {name}", names)}
 
-    def on_upload(self, path: str | None, user_model, top_n, thr, iou, scale, sess=None) -> tuple:
+    def on_upload(self, path: str | None, user_model, top_n, thr, iou, scale) -> Out:
         if not path:
-            return (sess, SKIP(), *[SKIP()] * 7)
-        return self._open(path, f"upload: {Path(path).name}", user_model, top_n, thr, iou, scale, sess)
+            return {}
+        shown = Path(path).name  # Gradio keeps the user's file name as the last part of its upload path
+        return self._open(path, f"upload: {shown}", user_model, top_n, thr, iou, scale, {str(path): shown})
 
-    def on_example(self, name: str | None, user_model, top_n, thr, iou, scale, sess=None) -> tuple:
+    def on_example(self, name: str | None, user_model, top_n, thr, iou, scale) -> Out:
         if not name:
-            return (sess, SKIP(), *[SKIP()] * 7)
+            return {}
         try:
-            image = cb.example_image(name)
+            image = views.example_image(name)
         except Exception as err:  # noqa: BLE001
-            return (sess, failed(err, "Could not open the example"), *[SKIP()] * 7)
-        return self._open(image, f"example: {name}", user_model, top_n, thr, iou, scale, sess)
+            return {self.page.status: failed(err, "Could not open the example")}
+        return self._open(image, f"example: {name}", user_model, top_n, thr, iou, scale, {})
 
-    def on_params(self, sess: ImageSession | None, top_n, thr, iou, scale) -> tuple:
+    def on_params(self, sess: ImageSession | None, top_n, thr, iou, scale) -> Out:
+        p = self.page
         if sess is None:
-            return (SKIP(),) * 5
+            return {}
         try:
-            views = cb.explore(sess, int(top_n), float(thr), float(iou), int(scale))
-            return SKIP(), views.mosaic, views.objectness, views.proposals, views.data
+            v = views.explore(sess, int(top_n), float(thr), float(iou), int(scale))
+            return {p.mosaic: v.mosaic, p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data}
         except Exception as err:  # noqa: BLE001
-            return (failed(err, "Could not update the views"), *[SKIP()] * 4)
+            return {p.status: failed(err, "Could not update the views")}
 
     def _click(self, sess: ImageSession | None, evt: gr.SelectData) -> tuple[float, float]:
         if sess is None:
             raise ValueError("upload an image or pick an example first")
         if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
             raise ValueError(f"a click gives (x, y), got {evt.index!r}")
-        return cb.display_to_original(sess, float(evt.index[0]), float(evt.index[1]))  # evt.index is (x, y)
+        return views.display_to_original(sess, float(evt.index[0]), float(evt.index[1]))  # evt.index is (x, y)
 
-    def on_explore_click(self, sess, scale, thr, evt: gr.SelectData) -> tuple:
+    def on_explore_click(self, sess, scale, thr, evt: gr.SelectData) -> Out:
+        p = self.page
         try:
             x, y = self._click(sess, evt)
-            v = cb.window_at(sess, x, y, int(scale), float(thr), maps=False)  # the Assemble tab adds the maps
-            return SKIP(), v.marked, v.view, v.data
+            v = views.window_at(sess, x, y, int(scale), float(thr), maps=False)  # the Assemble tab adds the maps
+            return {p.ex_image: v.marked, p.ex_window: v.view, p.ex_window_json: v.data}
         except Exception as err:  # noqa: BLE001
-            return (failed(err, "Could not show the window"), *[SKIP()] * 3)
+            return {p.status: failed(err, "Could not show the window")}
 
     # ------------------------------------------------------------------------------------------ Assemble
 
-    def on_assemble_click(self, sess, scale, evt: gr.SelectData) -> tuple:
+    def on_assemble_click(self, sess, scale, evt: gr.SelectData) -> Out:
+        p = self.page
         try:
             x, y = self._click(sess, evt)
-            v = cb.window_at(sess, x, y, int(scale))
-            frames = cb.assembly_frames(sess, x, y, int(scale))
+            v = views.window_at(sess, x, y, int(scale))
+            frames = views.assembly_frames(sess, x, y, int(scale))
             last = len(frames) - 1
-            k = sess.predictor.k
-            step = gr.update(value=last, maximum=last)
-            return SKIP(), (x, y), v.marked, step, frames[last], cb.frame_caption(k, last), v.view
+            return {p.click: (x, y), p.as_image: v.marked, p.as_step: gr.update(value=last, maximum=last),
+                    p.as_frame: frames[last], p.as_caption: views.frame_caption(sess.predictor.k, last),
+                    p.as_view: v.view}  # fmt: skip
         except Exception as err:  # noqa: BLE001
-            return (failed(err, "Could not assemble the window"), *[SKIP()] * 6)
+            return {p.status: failed(err, "Could not assemble the window")}
 
-    def _frame(self, sess, click, scale, step: int) -> tuple[Any, str]:
+    def _frame(self, sess, click, scale, step: int) -> Out:
         if sess is None or click is None:
             raise ValueError("click a pixel of the image in this tab first")
-        frames = cb.assembly_frames(sess, click[0], click[1], int(scale))
+        frames = views.assembly_frames(sess, click[0], click[1], int(scale))
         step = max(0, min(int(step), len(frames) - 1))
-        return frames[step], cb.frame_caption(sess.predictor.k, step)
+        return {self.page.as_frame: frames[step], self.page.as_caption: views.frame_caption(sess.predictor.k, step)}
 
-    def on_step(self, step, sess, click, scale) -> tuple:
+    def on_step(self, step, sess, click, scale) -> Out:
         try:
             return self._frame(sess, click, scale, step)
         except Exception as err:  # noqa: BLE001
-            return SKIP(), failed(err, "Could not step")
+            return {self.page.as_caption: failed(err, "Could not step")}
 
-    def on_next(self, step, sess, click, scale) -> tuple:
+    def on_next(self, step, sess, click, scale) -> Out:
         try:
             n = sess.predictor.k**2 + 2 if sess is not None else 1
             nxt = (int(step) + 1) % n
-            return (nxt, *self._frame(sess, click, scale, nxt))
+            return {self.page.as_step: nxt, **self._frame(sess, click, scale, nxt)}
         except Exception as err:  # noqa: BLE001
-            return SKIP(), SKIP(), failed(err, "Could not step")
+            return {self.page.as_caption: failed(err, "Could not step")}
 
-    def on_play(self, sess, click, scale) -> Iterator[tuple]:
+    def on_play(self, sess, click, scale) -> Iterator[Out]:
+        p = self.page
         try:
             if sess is None or click is None:
                 raise ValueError("click a pixel of the image in this tab first")
-            frames = cb.assembly_frames(sess, click[0], click[1], int(scale))
+            frames = views.assembly_frames(sess, click[0], click[1], int(scale))
         except Exception as err:  # noqa: BLE001
-            yield SKIP(), SKIP(), failed(err, "Could not play")
+            yield {p.as_caption: failed(err, "Could not play")}
             return
         for t, frame in enumerate(frames):
-            yield t, frame, cb.frame_caption(sess.predictor.k, t)
+            yield {p.as_step: t, p.as_frame: frame, p.as_caption: views.frame_caption(sess.predictor.k, t)}
             time.sleep(0.35)
 
     # ------------------------------------------------------------------------------------------ Provenance
 
-    def on_provenance_click(self, sess, scale, evt: gr.SelectData) -> tuple:
+    def on_provenance_click(self, sess, scale, evt: gr.SelectData) -> Out:
+        p = self.page
         try:
             x, y = self._click(sess, evt)
-            view, data = cb.provenance_at(sess, x, y, int(scale))
-            return SKIP(), view, data
+            view, data = views.provenance_at(sess, x, y, int(scale))
+            return {p.pv_view: view, p.pv_json: data}
         except Exception as err:  # noqa: BLE001
-            return failed(err, "Could not trace the pixel"), SKIP(), SKIP()
+            return {p.status: failed(err, "Could not trace the pixel")}
 
     # ------------------------------------------------------------------------------------------ Compare
 
-    def on_compare(self, seed, user_model) -> tuple:
+    def on_compare(self, seed, user_model) -> Out:
+        p = self.page
         try:
-            image, ivl, kc, data = cb.compare_scene(self.ctx.predictor_for(user_model), int(seed or 0))
-            return SKIP(), image, ivl, kc, data
+            image, ivl, kc, data = views.compare_scene(self.ctx.predictor_for(user_model), int(seed or 0))
+            return {p.cmp_scene: image, p.cmp_ivl: ivl, p.cmp_k: kc, p.cmp_json: data}
         except Exception as err:  # noqa: BLE001
-            return (failed(err, "Could not build the comparison"), *[SKIP()] * 4)
+            return {p.status: failed(err, "Could not build the comparison")}
 
     # ------------------------------------------------------------------------------------------ Train
 
-    def on_train(self, iters, seed) -> Iterator[tuple]:
+    def on_train(self, iters, seed) -> Iterator[Out]:
         import pandas as pd
 
         from ifcn_viz.app.live_train import fixed_scene, live_training, training_views
 
+        p = self.page
         try:
             n = int(iters or 0)
             image, _ = fixed_scene()
-            yield f"Training the tiny model for {n} steps on synthetic scenes (CPU)...", SKIP(), SKIP(), SKIP(), SKIP()
+            yield {p.tr_status: f"Training the tiny model for {n} steps on synthetic scenes (CPU)..."}
             for tick in live_training(n, int(seed or 0), every=5):
                 rows = [
                     (s, v, term) for s, *vals in tick.losses for v, term in zip(vals, ("total", "objectness", "mask"))
                 ]
-                df = pd.DataFrame(rows, columns=["step", "loss", "term"])
                 maps, obj = training_views(tick, image)
                 msg = (
                     f"step {tick.step} / {tick.iters}: loss {tick.losses[-1][1]:.3f} "
@@ -202,75 +205,90 @@ class Handlers:
                 )
                 if tick.step == tick.iters:
                     msg += ". Done: press *Explore with these weights*."
-                yield msg, df, maps, obj, tick.model
+                yield {p.tr_status: msg, p.tr_plot: pd.DataFrame(rows, columns=["step", "loss", "term"]),
+                       p.tr_maps: maps, p.tr_obj: obj, p.trained: tick.model}  # fmt: skip
         except Exception as err:  # noqa: BLE001
-            yield failed(err, "Training failed"), SKIP(), SKIP(), SKIP(), SKIP()
+            yield {p.tr_status: failed(err, "Training failed")}
 
-    def on_stop(self) -> str:
-        return "Stopped. The weights of the last update are kept: press *Explore with these weights*."
+    def on_stop(self) -> Out:
+        return {self.page.tr_status: "Stopped. The weights of the last update are kept: press *Explore with these "
+                "weights*."}  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ Model
 
     def model_markdown(self, user_model: Predictor | None) -> str:
+        from ifcn_viz.app.api import model_description
+
         p = self.ctx.predictor_for(user_model)
-        card = p.card or {}
         which = "the server's default model" if user_model is None else "your model (only you see it)"
+        d = model_description(p)
         lines = [
             f"**In use:** {which}: {model_label(p)}",
-            f"- inference scales (shorter side, px): {list(p.infer.scales)}",
+            f"- architecture: {d['architecture']}, backbone `{d['backbone']}`, k = {d['k']}, m = {d['m']} "
+            f"(windows of {d['m'] * d['stride']} px), stride {d['stride']}, {d['parameters']:,} parameters",
+            f"- inference scales (shorter side, px): {', '.join(str(s) for s in d['scales'])}",
         ]
-        for key in ("name", "preset", "data", "seed", "iters", "metrics", "command"):
-            if key in card:
-                lines.append(f"- {key}: `{card[key]}`")
+        training = d.get("training", {})
+        for part, label in (("data", "training data"), ("recipe", "training recipe")):
+            if training.get(part):
+                lines.append(f"- {label}: " + ", ".join(f"{k} {_short(v)}" for k, v in training[part].items()))
+        if training.get("steps"):
+            lines.append(f"- steps trained: {training['steps']:,}")
+        if d.get("metrics"):
+            lines.append("- metrics: " + " · ".join(f"{k} {v:.3f}" for k, v in d["metrics"].items()))
         lines.append(
             "\nUpload `NAME.safetensors` with its `NAME.json` card (as written by `ifcn-viz train`). Weights are read "
             "with safetensors only: nothing in the file is executed. A file that does not fit its card is refused."
         )
         return "\n".join(lines)
 
-    def _switch(self, new_model: Predictor | None, sess, top_n, thr, iou, scale, what: str) -> tuple:
+    def _switch(self, new_model: Predictor | None, sess, top_n, thr, iou, what: str) -> Out:
+        pg = self.page
         p = self.ctx.predictor_for(new_model)
-        choices = [("all scales (proposals) / middle scale (maps)", -1), *cb.scale_choices(p)]
-        scale_upd = gr.update(choices=choices, value=-1)
-        info = self.model_markdown(new_model)
+        out = {pg.user_model: new_model, pg.md_info: self.model_markdown(new_model),
+               pg.scale: gr.update(choices=scale_dropdown_choices(p), value=-1)}  # fmt: skip
         if sess is None:
-            return (f"{what}. Upload an image to explore it.", new_model, None, info, scale_upd, *[SKIP()] * 5)
+            return {**out, pg.sess: None, pg.status: f"{what}. Upload an image to explore it."}
         session = reopen(sess, p, model_label(p))
-        views = cb.explore(session, int(top_n), float(thr), float(iou), -1)
-        img = cb.display_image(session)
-        return (f"{what}; maps recomputed for {session.name}.", new_model, session, info, scale_upd, img,
-                views.mosaic, views.objectness, views.proposals, views.data)  # fmt: skip
+        return {**out, **self._explore_views(session, top_n, thr, iou, -1),
+                pg.status: f"{what}; maps recomputed for {session.name}."}  # fmt: skip
 
-    def _model_failed(self, err: BaseException, what: str) -> tuple:
-        return (failed(err, what), *[SKIP()] * 9)
-
-    def on_use_trained(self, trained, sess, top_n, thr, iou, scale) -> tuple:
+    def on_use_trained(self, trained, sess, top_n, thr, iou, scale) -> Out:
         try:
             if trained is None:
                 raise ValueError("no trained model yet: train one in the Train tab first")
-            return self._switch(Predictor(trained), sess, top_n, thr, iou, scale, "Using the model you trained")
+            return self._switch(Predictor(trained), sess, top_n, thr, iou, "Using the model you trained")
         except Exception as err:  # noqa: BLE001
-            return self._model_failed(err, "Could not use the trained model")
+            return {self.page.status: failed(err, "Could not use the trained model")}
 
-    def on_use_shipped(self, sess, top_n, thr, iou, scale) -> tuple:
+    def on_use_shipped(self, sess, top_n, thr, iou, scale) -> Out:
         try:
-            return self._switch(None, sess, top_n, thr, iou, scale, "Using the server's default model")
+            return self._switch(None, sess, top_n, thr, iou, "Using the server's default model")
         except Exception as err:  # noqa: BLE001
-            return self._model_failed(err, "Could not switch models")
+            return {self.page.status: failed(err, "Could not switch models")}
 
-    def on_load_checkpoint(self, files, sess, top_n, thr, iou, scale) -> tuple:
+    def on_load_checkpoint(self, files, sess, top_n, thr, iou, scale) -> Out:
+        names = {str(f): Path(f).name for f in files or []}
         try:
             predictor = load_uploaded_checkpoint(files or [])
-            return self._switch(predictor, sess, top_n, thr, iou, scale, "Using your checkpoint")
+            return self._switch(predictor, sess, top_n, thr, iou, "Using your checkpoint")
         except Exception as err:  # noqa: BLE001
-            return self._model_failed(err, "Could not load the checkpoint")
+            return {self.page.status: failed(err, "Could not load the checkpoint", names)}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_short(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return "/".join(str(v) for v in value)
+    return str(value)
 
 
 def load_uploaded_checkpoint(files: list[str]) -> Predictor:
     """A Predictor from uploaded files: one ``.safetensors`` (or ``.pt``/``.pth``) and one ``.json`` card.
 
     Uploads land in separate folders, so both are copied under one stem before ``load_checkpoint`` reads them.
-    Raises ``CheckpointError`` / ``ValueError`` with the reason.
+    Raises ``CheckpointError`` / ``ValueError`` with the reason, naming the user's files, not server paths.
     """
     paths = [Path(f) for f in files]
     weights = [p for p in paths if p.suffix.lower() in (".safetensors", ".pt", ".pth")]
@@ -282,11 +300,23 @@ def load_uploaded_checkpoint(files: list[str]) -> Predictor:
         raise ValueError(f"{weights[0].name} needs its model card: upload the .json written beside it too")
     tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_"))
     try:
-        target = tmp / f"uploaded{weights[0].suffix.lower()}"
+        # the copies keep the user's file name, so the loader's messages speak of the user's file
+        target = tmp / f"{weights[0].stem}{weights[0].suffix.lower()}"
         shutil.copyfile(weights[0], target)
+        names = {str(target): weights[0].name}
         if cards:
-            shutil.copyfile(cards[0], tmp / "uploaded.json")
-        predictor = Predictor.from_checkpoint(target)
+            shutil.copyfile(cards[0], target.with_suffix(".json"))
+            names.update({str(target.with_suffix(".json")): cards[0].name})
+        try:
+            predictor = Predictor.from_checkpoint(target)
+        except Exception as err:
+            if err.args and isinstance(err.args[0], str):
+                text = err.args[0]
+                for server_path, shown in names.items():
+                    text = text.replace(server_path, shown)
+                err.args = (text.replace(str(tmp), "").replace(str(target.with_suffix("")), target.stem),
+                            *err.args[1:])  # fmt: skip
+            raise
         card = predictor.card if predictor.card is not None else {}
         card.setdefault("name", f"uploaded: {weights[0].name}")
         predictor.card = card

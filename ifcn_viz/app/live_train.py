@@ -32,12 +32,12 @@ class TrainTick:
 
 def live_config(iters: int, seed: int = 0, batch_size: int = 2, image_size: int = 160):
     """The :class:`~ifcn_viz.train.recipe.TrainConfig` of a live run (CPU, fp32, no evaluation, no files)."""
-    from ifcn_viz.train.recipe import TrainConfig
+    from ifcn_viz.train.recipe import train_config
 
     if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or not 1 <= iters <= MAX_LIVE_ITERS:
         raise ValueError(f"iterations must be an integer in 1..{MAX_LIVE_ITERS}, got {iters!r}")
-    return TrainConfig(
-        preset="tiny",
+    return train_config(
+        "tiny",
         dataset="synthetic",
         iters=int(iters),
         batch_size=batch_size,
@@ -97,10 +97,14 @@ def maps_of(model: nn.Module, image: np.ndarray) -> tuple[torch.Tensor, torch.Te
 
 def training_views(tick: TrainTick, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The score-map mosaic (probabilities) and the objectness overlay of ``tick.model`` on ``image``."""
+    from ifcn_viz.inference.window import WindowGrid
     from ifcn_viz.viz.maps import objectness_overlay, score_map_mosaic
 
     maps, obj, stride = maps_of(tick.model, image)
     k = tick.model.config.k
     title = f"score maps after {tick.step} of {tick.iters} steps"
     mosaic = score_map_mosaic(maps, k, image, probs=True, stride=stride, title=title)
-    return mosaic, objectness_overlay(image, obj, stride, top=3, m=tick.model.config.m)
+    grid = WindowGrid.from_maps(
+        maps, tick.model.config.m, stride, obj, image.shape[:2], fill=tick.model.config.fill_logit
+    )
+    return mosaic, objectness_overlay(image, grid, top=3)

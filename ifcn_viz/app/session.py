@@ -7,8 +7,8 @@ view runs the backbone once per scale and writes only into the view; every later
 proposals) reads the view's cache, so a click never reruns the backbone and no user sees another's image.
 
 The UI keeps its :class:`ImageSession` in ``gr.State`` (per browser tab).  API clients (``gradio_client``) have
-no ``gr.State``, so ``upload`` returns a random token and :class:`SessionStore` -- a small LRU owned by the
-demo, not a module global -- keeps the last few sessions for them.
+no ``gr.State``, so ``upload`` returns a random token and :class:`SessionStore` -- owned by the demo, not a
+module global, bounded in count and bytes, with a quota per client -- keeps the last few sessions for them.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ class ImageSession:
         """Displayed / original size (1.0 unless the image is larger than :data:`DISPLAY_MAX_SIDE`)."""
         return min(1.0, DISPLAY_MAX_SIDE / max(self.hw))
 
+    @property
+    def nbytes(self) -> int:
+        """Memory this session holds: its image and the cached maps of every scale (the model is shared)."""
+        maps = sum(sm.score_maps.nbytes + sm.objectness.nbytes for sm in self.predictor.scales)
+        return int(self.image.nbytes + maps)
+
     def summary(self) -> dict[str, Any]:
         h, w = self.hw
         return {"fingerprint": self.fingerprint, "width": w, "height": h, "name": self.name, "model": self.model_label}
@@ -98,33 +104,73 @@ def model_label(predictor: Predictor) -> str:
 
 
 class SessionStore:
-    """A thread-safe LRU of :class:`ImageSession` by random token, for API clients (bounded memory)."""
+    """A thread-safe store of :class:`ImageSession` by random token, for API clients: bounded in count and in
+    bytes, least-recently-used out, with a **per-client quota** so one client cannot push out everyone else's.
 
-    def __init__(self, capacity: int = 32) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+    ``client`` is whatever identifies a caller (the API passes Gradio's ``session_hash``: one per
+    ``gradio_client.Client``).  A client at its quota (``per_client`` sessions) replaces its own least recently
+    used one.  When the whole store is full (``capacity`` sessions or ``max_bytes``), the session that goes is the
+    least recently used one *of the client holding the most*: a client holding fewer sessions than another never
+    loses one to it.
+    """
+
+    def __init__(self, capacity: int = 32, per_client: int = 4, max_bytes: int = 1024**3) -> None:
+        if capacity < 1 or per_client < 1 or max_bytes < 1:
+            raise ValueError(f"capacity, per_client, max_bytes must be >= 1: {capacity}, {per_client}, {max_bytes}")
         self.capacity = capacity
-        self._items: OrderedDict[str, ImageSession] = OrderedDict()
+        self.per_client = min(per_client, capacity)
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[str, ImageSession]] = OrderedDict()  # token -> (client, session)
         self._lock = threading.Lock()
 
-    def put(self, session: ImageSession) -> str:
+    def _count(self, client: str) -> int:
+        return sum(1 for c, _ in self._items.values() if c == client)
+
+    def _bytes(self) -> int:
+        return sum(s.nbytes for _, s in self._items.values())
+
+    def _evict_one(self, prefer: str | None = None) -> None:
+        counts: dict[str, int] = {}
+        for c, _ in self._items.values():
+            counts[c] = counts.get(c, 0) + 1
+        most = max(counts.values())
+        victims = {c for c, n in counts.items() if n == most}
+        victim = prefer if prefer in victims else None
+        for token, (c, _) in self._items.items():  # oldest first
+            if (victim is None and c in victims) or c == victim:
+                del self._items[token]
+                return
+
+    def put(self, session: ImageSession, client: str = "") -> str:
         token = secrets.token_hex(12)
         with self._lock:
-            self._items[token] = session
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            while self._items and self._count(client) >= self.per_client:
+                self._evict_one(prefer=client)  # the client at its quota holds the most of anyone it could evict
+            while self._items and (
+                len(self._items) >= self.capacity or self._bytes() + session.nbytes > self.max_bytes
+            ):
+                self._evict_one(prefer=client)
+            self._items[token] = (client, session)
         return token
 
     def get(self, token: str) -> ImageSession:
         with self._lock:
-            session = self._items.get(token)
-            if session is None:
+            item = self._items.get(token) if isinstance(token, str) else None
+            if item is None:
                 raise KeyError(
-                    f"unknown or expired session {token!r}: call the upload endpoint again "
-                    f"(the server keeps the last {self.capacity} API sessions)"
+                    f"unknown or expired session {str(token)[:40]!r}: call the upload endpoint again (the server "
+                    f"keeps the last {self.per_client} API sessions of each client, {self.capacity} in all)"
                 )
             self._items.move_to_end(token)
-            return session
+            return item[1]
+
+    def clients(self) -> dict[str, int]:
+        """Sessions held per client."""
+        with self._lock:
+            out: dict[str, int] = {}
+            for c, _ in self._items.values():
+                out[c] = out.get(c, 0) + 1
+            return out
 
     def __len__(self) -> int:
         with self._lock:

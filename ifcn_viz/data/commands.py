@@ -35,8 +35,8 @@ def write_synthetic_coco(
     from pycocotools import mask as mask_utils
     from tqdm.auto import tqdm
 
-    from ifcn_viz.checkpoints import atomic_write_json
     from ifcn_viz.data.synthetic import generate_scene, get_style
+    from ifcn_viz.fileio import atomic_write_json
 
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -86,18 +86,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("make-dataset", help="write a synthetic dataset as PNG images + COCO instances JSON")
+    from ifcn_viz import cliargs as T
+
+    p = subparsers.add_parser(
+        "make-dataset",
+        help="write a synthetic dataset as PNG images + COCO instances JSON",
+        description="Write synthetic scenes as PNG images + a COCO instances JSON: for `ifcn-viz eval`, or to train "
+        "with `train --dataset coco --coco-ann OUT/instances.json --image-dir OUT/images` (`train --dataset "
+        "synthetic` generates its own scenes and does not read this folder). `independent` writes the independent "
+        "yardstick (scenes from generator settings training never uses); its defaults give the committed set.",
+    )
     p.add_argument(
         "kind",
         choices=["synthetic", "independent"],
         help="synthetic: training-style scenes; independent: the yardstick from held-out generator settings",
     )
-    p.add_argument("--n", type=int, help="number of scenes (synthetic: required; independent: 32)")
-    p.add_argument("--out", required=True, help="output folder (images/ and instances.json)")
     p.add_argument(
-        "--seed", type=int, help="scene i has seed (SEED, i) (synthetic: 0; independent: the committed set's)"
+        "--n", type=T.int_range(1, 1_000_000), help="number of scenes (synthetic: required; independent: 32)"
     )
-    p.add_argument(
-        "--size", type=int, nargs=2, metavar=("H", "W"), help="scene size (synthetic 256 256, independent 288 288)"
-    )
+    p.add_argument("--out", type=T.writable_dir, required=True, help="output folder (images/ and instances.json)")
+    p.add_argument("--seed", type=T.nonneg_int,
+                   help="scene i has seed (SEED, i) (synthetic: 0; independent: the committed set's)")  # fmt: skip
+    p.add_argument("--size", type=T.int_range(32, 4096), nargs=2, metavar=("H", "W"),
+                   help="scene size in pixels (synthetic 256 256, independent 288 288)")  # fmt: skip
     p.set_defaults(func=_run)

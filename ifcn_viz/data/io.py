@@ -7,9 +7,11 @@ over white; 16-bit samples scaled to 8 bits (``v / 257``); animated images give 
 
 Refused with :class:`ImageLoadError` (a ``ValueError``): a missing file, an empty file, something that is not
 an image (text, random bytes), a truncated or corrupt file (the whole image is decoded, so truncation is
-caught), SVG (a vector format: rasterise it first), an image under :data:`MIN_SIDE` pixels a side, or over
-:data:`MAX_PIXELS` pixels (checked from the header *before* decoding: a decompression-bomb guard), and arrays
-of the wrong shape or dtype.
+caught), SVG (a vector format: rasterise it first), any format outside :data:`IMAGE_FORMATS` (PNG, JPEG, GIF,
+BMP, TIFF, WebP: EPS/PostScript, PDF and the rest are never handed to a decoder, so nothing reaches
+Ghostscript), an image under :data:`MIN_SIDE` pixels a side, over :data:`MAX_PIXELS` pixels or more elongated
+than :data:`MAX_ASPECT`:1 (all checked from the header *before* decoding: see :mod:`ifcn_viz.limits`), and
+arrays of the wrong shape or dtype.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-MIN_SIDE = 16
-"""Smallest accepted side in pixels: below it an image holds less than one 8-px feature cell pair."""
+from ifcn_viz import limits as _limits
+from ifcn_viz.limits import IMAGE_FORMATS, MAX_ASPECT, MAX_PIXELS, MIN_SIDE  # noqa: F401 (re-exported)
 
-MAX_PIXELS = 40_000_000
-"""Largest accepted width * height (a 40-megapixel photo); larger headers are refused before decoding."""
+# MIN_SIDE: smallest accepted side in pixels (below it an image holds less than one 8-px feature cell pair).
+# MAX_PIXELS: largest accepted width * height (a 40-megapixel photo); larger headers are refused before decoding.
+# MAX_ASPECT: longer side / shorter side.  IMAGE_FORMATS: the only Pillow decoders called (no EPS, PDF, ...).
 
 ACCEPTED = (
     "accepted: a PNG/JPEG/GIF/BMP/TIFF/WebP file path or its bytes, a PIL image, or a numpy array "
@@ -41,12 +44,23 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 _truncation_lock = threading.Lock()
 
 
+CLI_ACCEPTED = "accepted: PNG, JPEG, GIF, BMP, TIFF or WebP files"
+
+
 class ImageLoadError(ValueError):
-    """An input that cannot be used as an image: the message says what was wrong and what is accepted."""
+    """An input that cannot be used as an image: the message says what was wrong and what is accepted.
+
+    ``reason`` is the first part alone (what was wrong), for callers such as the CLI that word "what is
+    accepted" for their own users.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 def _fail(what: str) -> ImageLoadError:
-    return ImageLoadError(f"{what}; {ACCEPTED}")
+    return ImageLoadError(f"{what}; {ACCEPTED}", reason=what)
 
 
 def _looks_like_svg(head: bytes) -> bool:
@@ -63,6 +77,8 @@ def _svg_error(name: str) -> ImageLoadError:
 def load_image(src: Any) -> np.ndarray:
     """Return ``src`` as a new C-contiguous ``(H, W, 3)`` uint8 RGB array (see the module docstring)."""
     if isinstance(src, np.ndarray):
+        if src.ndim == 2 or (src.ndim == 3 and src.shape[2] in (1, 3, 4)):
+            _check_size(src, "array")  # before any conversion copies it
         return _check_size(_from_array(src), "array")
     if isinstance(src, Image.Image):
         return _from_pil(src, "PIL image")
@@ -100,9 +116,9 @@ def _open_and_decode(fp: Any, name: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(fp)  # reads the header only
+            im = Image.open(fp, formats=IMAGE_FORMATS)  # reads the header only; only the listed decoders
         except UnidentifiedImageError as err:
-            raise _fail(f"{name} is not an image (or an unsupported format)") from err
+            raise _fail(f"{name} is not an image (or an unsupported format{_format_hint(fp)})") from err
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
             raise _fail(
                 f"{name} is over {MAX_PIXELS:,} pixels ({err}); refused before decoding: a guard against "
@@ -114,13 +130,26 @@ def _open_and_decode(fp: Any, name: str) -> np.ndarray:
             return _from_pil(im, name)
 
 
+def _format_hint(fp: Any) -> str:
+    """``": it is PostScript/EPS"`` when the header says so (never decoded: that would need Ghostscript)."""
+    try:
+        fp.seek(0)
+        head = fp.read(32)
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):
+        return ": it is PostScript/EPS, which is not decoded here"
+    if head.startswith(b"%PDF"):
+        return ": it is a PDF, which is not decoded here"
+    return ""
+
+
 def _check_header(im: Image.Image, name: str) -> None:
     w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise _fail(
-            f"{name} is {w}x{h} = {w * h:,} pixels, over the limit of {MAX_PIXELS:,} "
-            "(refused before decoding: a guard against decompression bombs); downscale it first"
-        )
+    try:
+        _limits.check_image_size(w, h, name)
+    except _limits.LimitError as err:
+        raise _fail(str(err)) from err
 
 
 def _full_decode(im: Image.Image, name: str) -> None:
@@ -142,12 +171,15 @@ def _full_decode(im: Image.Image, name: str) -> None:
 
 
 def _from_pil(im: Image.Image, name: str) -> np.ndarray:
+    if im.format is not None and im.format not in IMAGE_FORMATS:  # e.g. an EPS opened by the caller
+        raise _fail(f"{name} is {im.format}, which is not decoded here (only {', '.join(IMAGE_FORMATS)})")
     _check_header(im, name)
     if getattr(im, "is_animated", False):
         im.seek(0)  # animated GIF / APNG / WebP: the first frame
     _full_decode(im, name)
     try:
-        im = ImageOps.exif_transpose(im)
+        if im.getexif().get(0x0112, 1) not in (None, 1):  # only when there is a rotation: the call copies the image
+            im = ImageOps.exif_transpose(im)
     except _DECODE_ERRORS as err:  # a malformed EXIF block: use the pixels as stored
         warnings.warn(f"{name}: ignoring an unreadable EXIF orientation ({err})", stacklevel=3)
     return _check_size(_pil_to_rgb(im, name), name)
@@ -159,12 +191,14 @@ def _pil_to_rgb(im: Image.Image, name: str) -> np.ndarray:
         return np.array(im, dtype=np.uint8)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grayscale (PNG opens as I;16 or I): scale 0..65535 -> 0..255
-        a = np.asarray(im).astype(np.float64)
-        return _gray_to_rgb(np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8))
+        a = np.asarray(im)
+        if a.dtype != np.uint16:  # mode "I" (int32) may hold values outside 0..65535
+            a = np.clip(a, 0, 65535)
+        return _gray_to_rgb(((a.astype(np.uint32) + 128) // 257).astype(np.uint8))  # round(v / 257), no floats
     if mode == "F":
         return _from_array(np.asarray(im, dtype=np.float32))
     if mode in ("LA", "La", "PA", "RGBA", "RGBa") or (mode == "P" and "transparency" in im.info):
-        rgba = np.asarray(im.convert("RGBA"))
+        rgba = np.asarray(im if mode == "RGBA" else im.convert("RGBA"))  # no extra full-size copy for RGBA
         return _composite_over_white(rgba)
     try:
         return np.array(im.convert("RGB"), dtype=np.uint8)  # L, 1, P, CMYK, YCbCr, LAB, HSV
@@ -177,11 +211,19 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
 
 
 def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
-    """``(H, W, 4)`` uint8 -> ``(H, W, 3)`` uint8: colour * alpha + white * (1 - alpha)."""
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    out = rgb * alpha + 255.0 * (1.0 - alpha)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    """``(H, W, 4)`` uint8 -> ``(H, W, 3)`` uint8: colour * alpha + white * (1 - alpha), rounded.
+
+    Integer arithmetic in bands of rows, so a 40-megapixel RGBA image needs its output plus one band, not
+    several full-size float copies: ``(c * a + 255 * (255 - a) + 127) // 255``.
+    """
+    h, w = rgba.shape[:2]
+    out = np.empty((h, w, 3), np.uint8)
+    band = max(1, 1_000_000 // max(w, 1))
+    for y in range(0, h, band):
+        px = rgba[y : y + band].astype(np.uint32)
+        a = px[..., 3:4]
+        out[y : y + band] = (px[..., :3] * a + 255 * (255 - a) + 127) // 255
+    return out
 
 
 def _from_array(a: np.ndarray) -> np.ndarray:
@@ -213,8 +255,8 @@ def _from_array(a: np.ndarray) -> np.ndarray:
 
 def _check_size(rgb: np.ndarray, name: str) -> np.ndarray:
     h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise _fail(f"{name} is {w}x{h} pixels; at least {MIN_SIDE} pixels a side is needed")
-    if h * w > MAX_PIXELS:
-        raise _fail(f"{name} is {w}x{h} = {w * h:,} pixels, over the limit of {MAX_PIXELS:,}; downscale it first")
+    try:
+        _limits.check_image_size(w, h, name)
+    except _limits.LimitError as err:
+        raise _fail(str(err)) from err
     return rgb

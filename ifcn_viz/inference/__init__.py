@@ -1,19 +1,41 @@
-"""Inference: the Predictor (maps cached per image), proposals, windows, provenance, and their post-processing."""
+"""Inference: the Predictor (maps cached per image), proposals, windows, provenance, and their post-processing.
 
-from ifcn_viz.inference.postprocess import nms_with_trace, paste_window_probs, window_mask_boxes
-from ifcn_viz.inference.predictor import Predictor, default_infer_config
-from ifcn_viz.inference.types import NMSStep, Proposals, Provenance, ProvenanceEntry, ScaleMaps, WindowResult
+Names load lazily (PEP 562), so that ``ifcn-viz --help`` (which imports the ``commands`` module here) does not
+import torch.
+"""
 
-__all__ = [
-    "NMSStep",
-    "Predictor",
-    "Proposals",
-    "Provenance",
-    "ProvenanceEntry",
-    "ScaleMaps",
-    "WindowResult",
-    "default_infer_config",
-    "nms_with_trace",
-    "paste_window_probs",
-    "window_mask_boxes",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "nms_with_trace": "ifcn_viz.inference.postprocess",
+    "paste_window_probs": "ifcn_viz.inference.postprocess",
+    "window_mask_boxes": "ifcn_viz.inference.postprocess",
+    "Predictor": "ifcn_viz.inference.predictor",
+    "default_infer_config": "ifcn_viz.inference.predictor",
+    "NMSStep": "ifcn_viz.inference.types",
+    "Proposals": "ifcn_viz.inference.types",
+    "Provenance": "ifcn_viz.inference.types",
+    "ProvenanceEntry": "ifcn_viz.inference.types",
+    "ScaleMaps": "ifcn_viz.inference.types",
+    "WindowResult": "ifcn_viz.inference.types",
+    "PyramidLevel": "ifcn_viz.inference.pyramid",
+    "adaptive_shorter_sides": "ifcn_viz.inference.pyramid",
+    "WindowGrid": "ifcn_viz.inference.window",
+    "paste_window": "ifcn_viz.inference.window",
+    "window_mask": "ifcn_viz.inference.window",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'ifcn_viz.inference' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,8 @@
 """`ifcn-viz propose` and `ifcn-viz eval`: segment proposals for images, and their AR on a COCO-format set.
 
 A bad image never stops the run: its one-line reason goes to stderr, the other images are processed and the
-results written, and the command exits with status 1 at the end.
+results written (as they come: a failure late loses nothing done), and the command exits with status 1 at the end
+(2 when no image could be used).
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ifcn_viz import cliargs as T
+
 
 def register(subparsers: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     common.add_argument(
-        "--checkpoint", default="shipped", metavar="NAME|PATH", help="model: 'shipped' or a .safetensors path"
-    )
-    common.add_argument("--nms-iou", type=float, default=None, help="NMS IoU on the masks' tight boxes (paper: 0.8)")
-    common.add_argument("--mask-threshold", type=float, default=None, help="binarise probabilities at this value")
+        "--checkpoint", type=T.checkpoint, default="shipped", metavar="NAME|PATH",
+        help="model: 'shipped' or a .safetensors path (its .json card beside it)",
+    )  # fmt: skip
+    common.add_argument("--nms-iou", type=T.unit, default=None, help="NMS IoU on the masks' tight boxes, in [0, 1] "
+                        "(default: the checkpoint's, paper 0.8)")  # fmt: skip
+    common.add_argument("--mask-threshold", type=T.open_unit, default=None, help="binarise probabilities at this "
+                        "value, in (0, 1) (default: the checkpoint's, 0.4)")  # fmt: skip
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     common.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -26,13 +32,16 @@ def register(subparsers: Any) -> None:
         "propose",
         parents=[common],
         help="segment proposals for images -> COCO results JSON",
-        description="Segment proposals for each IMAGE, written as a COCO results list (image_id = position, from 1).",
+        description="Segment proposals for each IMAGE (files, folders or glob patterns), written as a COCO results "
+        "list (image_id = position, from 1; each result also names its file_name) as the images are processed, "
+        "with OUT.images.json mapping image ids to files.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--top-n", type=int, default=100, help="proposals per image (default 100)")
-    p.add_argument("--out", required=True, type=Path, help="results JSON to write")
-    p.add_argument("--viz-dir", type=Path, default=None, help="also write one PNG per image with the proposals drawn")
-    p.add_argument("--viz-top", type=int, default=10, help="proposals drawn per image in --viz-dir (default 10)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders of images, or glob patterns")
+    p.add_argument("--top-n", type=T.top_n, default=100, help="proposals per image")
+    p.add_argument("--out", required=True, type=T.writable_file, help="results JSON to write")
+    p.add_argument("--viz-dir", type=T.writable_dir, default=None, help="also write one PNG per image with the "
+                   "proposals drawn")  # fmt: skip
+    p.add_argument("--viz-top", type=T.nonneg_int, default=10, help="proposals drawn per image in --viz-dir")
     p.set_defaults(func=run_propose)
 
     e = subparsers.add_parser(
@@ -42,17 +51,27 @@ def register(subparsers: Any) -> None:
         description="Run the model on every image of a COCO instances file and report average recall "
         "(pycocotools, segm, useCats=0, maxDets 10/100/1000).",
     )
-    e.add_argument("--coco-gt", required=True, type=Path, help="COCO instances JSON (ground truth)")
-    e.add_argument("--image-dir", required=True, type=Path, help="folder holding the images' file_name entries")
-    e.add_argument("--top-n", type=int, default=1000, help="proposals per image (default 1000)")
-    e.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
-    e.add_argument("--out", type=Path, default=None, help="write the COCO results JSON here")
-    e.add_argument("--metrics-out", type=Path, default=None, help="write the six metrics as JSON here")
+    e.add_argument("--coco-gt", required=True, type=T.json_file, help="COCO instances JSON (ground truth)")
+    e.add_argument("--image-dir", required=True, type=T.existing_dir, help="folder holding the images' file_name "
+                   "entries")  # fmt: skip
+    e.add_argument("--top-n", type=T.top_n, default=1000, help="proposals per image")
+    e.add_argument("--max-images", type=T.positive_int, default=None, help="evaluate only the first N images "
+                   "(default: all)")  # fmt: skip
+    e.add_argument("--out", type=T.writable_file, default=None, help="write the COCO results JSON here")
+    e.add_argument("--metrics-out", type=T.writable_file, default=None, help="write the six metrics as JSON here")
     e.set_defaults(func=run_eval)
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    return T.one_line(err)
+
+
+def _image_reason(err: BaseException) -> str:
+    """An image error worded for a CLI user: what was wrong, and the file types accepted (no Python types)."""
+    from ifcn_viz.data.io import CLI_ACCEPTED
+
+    reason = getattr(err, "reason", None)
+    return f"{_one_line(ValueError(reason))} ({CLI_ACCEPTED})" if reason else _one_line(err)
 
 
 def _load_predictor(args: argparse.Namespace):
@@ -89,47 +108,84 @@ def _setup(args: argparse.Namespace, verb: str):
     return None if predictor is None else (kw, predictor)
 
 
+class _ResultsWriter:
+    """A COCO results list written as it grows: each image's results are flushed to disk when they are known,
+    and the list is closed (valid JSON) on any exit but SIGKILL; ``OUT.images.json`` maps ids to files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.n, self.files = Path(path), 0, {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "w")  # opened before any image: an unwritable --out stops us here
+        self.fh.write("[")
+        self.fh.flush()
+
+    def add(self, image_id: int, file_name: str, results: list[dict[str, Any]]) -> None:
+        import json
+
+        self.files[image_id] = file_name
+        for r in results:
+            self.fh.write(("," if self.n else "") + "\n" + json.dumps({**r, "file_name": file_name}))
+            self.n += 1
+        self.fh.flush()
+
+    def close(self) -> None:
+        from ifcn_viz.evaluate import save_json
+
+        if not self.fh.closed:
+            self.fh.write("\n]\n")
+            self.fh.close()
+        mapping = self.path.with_name(self.path.stem + ".images.json")
+        save_json(mapping, {str(k): v for k, v in self.files.items()})
+
+
 def run_propose(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ifcn_viz.data.io import ImageLoadError
-    from ifcn_viz.evaluate import proposals_to_coco_results, save_json
+    from ifcn_viz.evaluate import proposals_to_coco_results
+    from ifcn_viz.limits import LimitError, check_mask_budget
 
-    setup = _setup(args, "propose")
-    if setup is None:
-        return 2
-    kw, predictor = setup
-    results: list[dict[str, Any]] = []
-    failed = 0
-    for image_id, name in enumerate(tqdm(args.images, desc="propose", unit="img", disable=args.no_progress), 1):
-        try:
-            predictor.set_image(name)
-            props = predictor.proposals(**kw)
-        except (ImageLoadError, OSError) as err:
-            failed += 1
-            tqdm.write(f"ifcn-viz propose: skipped {name}: {_one_line(err)}", file=sys.stderr)
-            continue
-        except ValueError as err:  # bad --nms-iou / --mask-threshold: the same for every image
-            print(f"ifcn-viz propose: {_one_line(err)}", file=sys.stderr)
+    images = T.expand_images(args.images)  # a ValueError becomes one line (ifcn_viz.cli)
+    writer = _ResultsWriter(args.out)  # before the model is loaded: an unwritable --out costs nothing
+    try:
+        setup = _setup(args, "propose")
+        if setup is None:
             return 2
-        results += proposals_to_coco_results(props, image_id)
-        if args.viz_dir is not None:
-            out = Path(args.viz_dir) / f"{image_id:04d}_{Path(name).stem}.png"
-            save_overlay(predictor.image, props, out, top=args.viz_top)
-    save_json(args.out, results)
-    print(f"wrote {len(results)} proposals for {len(args.images) - failed} image(s) to {args.out}", file=sys.stderr)
+        kw, predictor = setup
+        failed = 0
+        for image_id, name in enumerate(tqdm(images, desc="propose", unit="img", disable=args.no_progress), 1):
+            try:
+                predictor.set_image(name)
+                check_mask_budget(*predictor.image.shape[:2], kw["top_n"], name=Path(name).name)
+                props = predictor.proposals(**kw)
+            except (ImageLoadError, LimitError, OSError) as err:
+                failed += 1
+                reason = _image_reason(err)
+                said = str(name) in reason or Path(name).name in reason.split(" ", 1)[0]  # the reason names the file
+                what = "skipped" if said else f"skipped {name}"
+                tqdm.write(f"ifcn-viz propose: {what}: {reason}", file=sys.stderr)
+                continue
+            except ValueError as err:  # bad --nms-iou / --mask-threshold: the same for every image
+                print(f"ifcn-viz propose: {_one_line(err)}", file=sys.stderr)
+                return 2
+            writer.add(image_id, str(name), proposals_to_coco_results(props, image_id))
+            if args.viz_dir is not None:
+                out = Path(args.viz_dir) / f"{image_id:04d}_{Path(name).stem}.png"
+                save_overlay(predictor.image, props, out, top=args.viz_top)
+    finally:
+        writer.close()
+    if failed == len(images):  # nothing usable: the reasons above are the whole answer
+        return 2
+    print(f"wrote {writer.n} proposals for {len(images) - failed} image(s) to {args.out}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ifcn_viz.evaluate import METRIC_KEYS, evaluate_predictor, save_json
+    from ifcn_viz.evaluate import METRIC_KEYS, _as_coco, check_images_found, evaluate_predictor, save_json
 
-    if not args.coco_gt.is_file():
-        print(f"ifcn-viz eval: ground-truth file not found: {args.coco_gt}", file=sys.stderr)
-        return 2
-    if not args.image_dir.is_dir():
-        print(f"ifcn-viz eval: image folder not found: {args.image_dir}", file=sys.stderr)
-        return 2
+    gt = _as_coco(args.coco_gt)  # a results list or a non-COCO file: one line (ifcn_viz.cli's error boundary)
+    ids = sorted(gt.getImgIds())[: args.max_images]
+    check_images_found(gt, args.image_dir, ids, str(args.coco_gt))  # before the model is loaded
     setup = _setup(args, "eval")
     if setup is None:
         return 2
@@ -140,7 +196,7 @@ def run_eval(args: argparse.Namespace) -> int:
         from tqdm.auto import tqdm
 
         failures.append(path)
-        tqdm.write(f"ifcn-viz eval: skipped {path} (counted as no proposals): {_one_line(err)}", file=sys.stderr)
+        tqdm.write(f"ifcn-viz eval: skipped {path} (counted as no proposals): {_image_reason(err)}", file=sys.stderr)
 
     if "nms_iou" in kw or "mask_threshold" in kw:
         import dataclasses
@@ -154,7 +210,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         metrics, results = evaluate_predictor(
             predictor,
-            args.coco_gt,
+            gt,
             args.image_dir,
             top_n=args.top_n,
             progress=not args.no_progress,
@@ -173,25 +229,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10, alpha: float = 0.45) -> None:
-    """A PNG of ``image`` with the best ``top`` proposals' masks tinted and boxes outlined (tab10 colours)."""
-    import numpy as np
-    from matplotlib import colormaps
-    from PIL import Image, ImageDraw
+def save_overlay(image: Any, proposals: Any, path: Path, top: int = 10) -> None:
+    """A PNG of ``image`` (same size) with the best ``top`` proposals drawn by the app's renderer
+    (:func:`ifcn_viz.viz.proposals.proposals_view`: rank colours, labels that do not overlap)."""
+    from PIL import Image
 
-    from ifcn_viz.checkpoints import atomic_write
+    from ifcn_viz.fileio import atomic_write
+    from ifcn_viz.viz.proposals import proposals_view
 
-    canvas = image.astype(np.float32).copy()
-    colours = (np.array(colormaps["tab10"].colors) * 255).astype(np.float32)  # (10, 3)
-    n = min(top, len(proposals))
-    for i in reversed(range(n)):  # best drawn last, on top
-        m = proposals.masks[i]
-        canvas[m] = (1 - alpha) * canvas[m] + alpha * colours[i % 10]
-    im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(im)
-    for i in range(n):
-        x0, y0, x1, y1 = (float(v) for v in proposals.boxes[i])
-        colour = tuple(int(c) for c in colours[i % 10])
-        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=2)
-        draw.text((x0 + 3, y0 + 2), f"{i + 1}:{proposals.scores[i]:.2f}", fill=colour)
+    im = Image.fromarray(proposals_view(image, proposals, top))
     atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))

@@ -97,7 +97,7 @@ def paste_window_masks(
     return _paste(probs, boxes, image_hw, threshold, within)
 
 
-def _pixel_span(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
+def pixel_span(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """``[a, b)``: the pixels in ``0..size-1`` whose centres lie in ``[lo, hi)`` (``a == b`` if none)."""
     a = torch.ceil(lo - 0.5).clamp(0, size).long()
     b = torch.ceil(hi - 0.5).clamp(0, size).long()
@@ -119,8 +119,8 @@ def _paste(
     n, m = probs.shape[0], probs.shape[1]
     out = torch.zeros(n, h, w, dtype=torch.float32 if threshold is None else torch.bool)
     tight = torch.zeros(n, 4)
-    ya, yb = _pixel_span(boxes[:, 1], boxes[:, 3], h)
-    xa, xb = _pixel_span(boxes[:, 0], boxes[:, 2], w)
+    ya, yb = pixel_span(boxes[:, 1], boxes[:, 3], h)
+    xa, xb = pixel_span(boxes[:, 0], boxes[:, 2], w)
     if within is not None:
         r = torch.as_tensor(within).round().long()  # (N, 4) integer xyxy, exclusive ends
         xa, ya = torch.maximum(xa, r[:, 0]), torch.maximum(ya, r[:, 1])
@@ -182,8 +182,8 @@ def window_mask_boxes(
     n, m = probs.shape[0], probs.shape[1]
     tight = torch.zeros(n, 4)
     nonempty = torch.zeros(n, dtype=torch.bool)
-    ya, yb = _pixel_span(boxes[:, 1], boxes[:, 3], h)
-    xa, xb = _pixel_span(boxes[:, 0], boxes[:, 2], w)
+    ya, yb = pixel_span(boxes[:, 1], boxes[:, 3], h)
+    xa, xb = pixel_span(boxes[:, 0], boxes[:, 2], w)
     for idx in _chunks((yb - ya) * (xb - xa)):
         lh, lw = int((yb[idx] - ya[idx]).max()), int((xb[idx] - xa[idx]).max())
         if lh == 0 or lw == 0:

@@ -12,7 +12,6 @@ Multi-scale inference (paper, Sec. 3.3): the image is resized so that its shorte
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,11 @@ from ifcn_viz.inference.postprocess import (
     top_k_windows,
     window_mask_boxes,
 )
-from ifcn_viz.inference.types import Proposals, Provenance, ProvenanceEntry, ScaleMaps, WindowResult
-from ifcn_viz.model.assemble import OUTSIDE_LOGIT, assemble_at, cell_to_map_index
-from ifcn_viz.model.geometry import window_box
+from ifcn_viz.inference.pyramid import PyramidLevel, adaptive_shorter_sides, level, scale_factor
+from ifcn_viz.inference.types import Proposals, Provenance, ScaleMaps, WindowResult
+from ifcn_viz.inference.window import WindowGrid
+from ifcn_viz.limits import check_mask_budget, check_pyramid
+from ifcn_viz.model.assemble import OUTSIDE_LOGIT, cell_to_map_index
 
 
 def default_infer_config(model: nn.Module, card: dict[str, Any] | None = None) -> InferConfig:
@@ -53,13 +54,6 @@ def default_infer_config(model: nn.Module, card: dict[str, Any] | None = None) -
     return InferConfig()
 
 
-def _check_infer(infer: InferConfig) -> None:
-    if not infer.scales or any(not isinstance(s, int) or s < 1 for s in infer.scales):
-        raise ValueError(f"infer.scales must be a non-empty tuple of positive ints, got {infer.scales!r}")
-    if infer.max_side < 1:
-        raise ValueError(f"infer.max_side must be >= 1, got {infer.max_side}")
-
-
 class Predictor:
     """Segment proposals, windows and provenance for one image at a time (see the module docstring).
 
@@ -78,7 +72,6 @@ class Predictor:
             raise TypeError(f"model must be a torch.nn.Module (an InstanceFCN), got {type(model).__name__}")
         self.model = model
         self.infer = infer if infer is not None else default_infer_config(model)
-        _check_infer(self.infer)
         if device is None:
             param = next(model.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
@@ -115,30 +108,52 @@ class Predictor:
     def scale_size(self, image_hw: tuple[int, int], shorter_side: int) -> tuple[tuple[int, int], float]:
         """``((h, w), factor)`` of the image resized so its shorter side is ``shorter_side`` (longer side capped)."""
         h, w = image_hw
-        factor = shorter_side / min(h, w)
-        if max(h, w) * factor > self.infer.max_side:
-            factor = self.infer.max_side / max(h, w)
+        factor = scale_factor(image_hw, shorter_side, self.infer.max_side)
         return (max(1, round(h * factor)), max(1, round(w * factor))), factor
+
+    def shorter_sides(self, image_hw: tuple[int, int]) -> list[int]:
+        """The shorter side of every scale an image of ``image_hw`` is run at: ``infer.scales`` for the fixed
+        pyramid, else the image-adaptive pyramid (:mod:`ifcn_viz.inference.pyramid`)."""
+        if self.infer.pyramid == "fixed":
+            return list(self.infer.scales)
+        return adaptive_shorter_sides(
+            image_hw,
+            self.m * self.stride,
+            min_object=self.infer.min_object,
+            scale_step=self.infer.scale_step,
+            max_pixels=self.infer.max_pixels,
+            max_side=self.infer.max_side,
+        )
+
+    @property
+    def levels(self) -> list[PyramidLevel]:
+        """For each scale of the current image: its shorter side, factor and the object sizes it serves."""
+        img = self._require_image()
+        return [level(img.shape[:2], sm.shorter_side, self.m * self.stride, self.infer.max_side) for sm in self.scales]
 
     def set_image(self, image: Any) -> None:
         """Load ``image`` (see :func:`ifcn_viz.data.io.load_image`) and cache the maps at every scale."""
         from ifcn_viz.data.io import load_image
 
         rgb = load_image(image)  # (H, W, 3) uint8; raises ImageLoadError with the reason
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
         h, w = rgb.shape[:2]
+        sides = self.shorter_sides((h, w))
+        check_pyramid(h, w, sides, self.infer.max_side, self.m * self.stride)  # before anything is resized
+        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)  # (1, 3, H, W)
         scales: list[ScaleMaps] = []
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.inference_mode():
-                for i, shorter in enumerate(self.infer.scales):
+                for i, shorter in enumerate(sides):
                     (rh, rw), factor = self.scale_size((h, w), shorter)
                     xi = x if (rh, rw) == (h, w) else F.interpolate(x, (rh, rw), mode="bilinear", antialias=True)
                     out = self.model(xi.clamp_(0.0, 1.0))
                     score_maps = out.score_maps[0].float().cpu()  # (k*k, H', W')
                     objectness = out.objectness[0, 0].float().cpu()  # (H', W')
-                    scales.append(ScaleMaps(i, int(shorter), (rh, rw), factor, int(out.stride), score_maps, objectness))
+                    scales.append(
+                        ScaleMaps(i, int(shorter), (rh, rw), factor, int(out.stride), score_maps, objectness, (h, w))
+                    )
         finally:
             self.model.train(was_training)
         self.image, self.scales = rgb, scales
@@ -149,11 +164,6 @@ class Predictor:
         if self.image is None:
             raise RuntimeError("no image set: call predictor.set_image(image) first")
         return self.image
-
-    def _axis_factors(self, sm: ScaleMaps) -> tuple[float, float]:
-        """(fy, fx): resized / original size per axis (exact for the resize that produced the maps)."""
-        h, w = self._require_image().shape[:2]
-        return sm.resized_hw[0] / h, sm.resized_hw[1] / w
 
     def _scale(self, scale: int | None) -> ScaleMaps:
         self._require_image()
@@ -168,70 +178,30 @@ class Predictor:
     @property
     def default_scale(self) -> int:
         """The middle scale (index ``len(scales) // 2``): its windows are mid-sized among the scales' windows."""
-        return len(self.infer.scales) // 2
+        return len(self.scales) // 2 if self.scales else len(self.infer.scales) // 2
 
-    def window_boxes(self, sm: ScaleMaps, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
-        """``[N, 4]`` float32 extents in original pixels of the windows centred at cells (cy, cx) of scale ``sm``."""
-        fy, fx = self._axis_factors(sm)
-        x0, y0, x1, y1 = window_box(cy.float(), cx.float(), self.m, sm.stride)  # works on tensors too
-        return torch.stack([x0 / fx, y0 / fy, x1 / fx, y1 / fy], -1).float()
+    def grid(self, scale: int | None = None) -> WindowGrid:
+        """Every window of one scale (:class:`~ifcn_viz.inference.window.WindowGrid`), with this model's m and fill."""
+        return WindowGrid(self._scale(scale), self.m, self.fill)
 
     def pixel_to_cell(self, x: float, y: float, sm: ScaleMaps) -> tuple[int, int]:
         """The feature cell (cy, cx) at scale ``sm`` under original pixel (x, y) (its centre, resized)."""
-        img = self._require_image()
-        h, w = img.shape[:2]
-        if not (isinstance(x, (int, float, np.number)) and isinstance(y, (int, float, np.number))):
-            raise TypeError(f"x and y must be numbers, got {type(x).__name__} and {type(y).__name__}")
-        if not (0 <= x < w and 0 <= y < h):
-            raise ValueError(f"pixel (x={x}, y={y}) is outside the image (width {w}, height {h})")
-        fy, fx = self._axis_factors(sm)
-        hf, wf = sm.feature_hw
-        cy = min(int((math.floor(y) + 0.5) * fy // sm.stride), hf - 1)
-        cx = min(int((math.floor(x) + 0.5) * fx // sm.stride), wf - 1)
-        return cy, cx
+        return WindowGrid(sm, self.m, self.fill).cell_of_pixel(x, y)
 
     # ------------------------------------------------------------------ queries
 
     def window(self, x: float, y: float, scale: int | None = None) -> WindowResult:
         """The m x m window centred at the feature cell under original pixel (x, y); no backbone run."""
-        sm = self._scale(scale)
-        cy, cx = self.pixel_to_cell(x, y, sm)
-        logits = assemble_at(sm.score_maps[None], torch.tensor([[0, cy, cx]]), self.m, self.fill)[0]  # (m, m)
-        box = self.window_boxes(sm, torch.tensor([cy]), torch.tensor([cx]))[0].tolist()
-        return WindowResult(
-            scale_index=sm.index,
-            center=(cy, cx),
-            logits=logits,
-            probs=torch.sigmoid(logits),
-            box=tuple(box),
-            objectness=float(torch.sigmoid(sm.objectness[cy, cx])),
-            cell_to_map=self.cell_to_map.clone(),
-            k=self.k,
-            m=self.m,
-            stride=sm.stride,
-            factor=sm.factor,
-        )
+        return self.grid(scale).window_at_pixel(x, y)
+
+    def window_at(self, cy: int, cx: int, scale: int | None = None) -> WindowResult:
+        """The m x m window centred at feature cell (cy, cx) of ``scale`` (e.g. a proposal's ``centers[i]``)."""
+        return self.grid(scale).window(cy, cx)
 
     def provenance(self, x: float, y: float, scale: int | None = None) -> Provenance:
-        """Every window (at one scale) whose m x m extent covers the feature cell under (x, y), and what it reads.
-
-        A window centred at (cy, cx) covers cell (fy, fx) when ``|fy - cy| <= r`` and ``|fx - cx| <= r``; the
-        cell sits at window cell ``(i, j) = (fy - cy + r, fx - cx + r)`` and copies score map
-        ``cell_to_map[i, j]`` there (Sec. 3.1): the same pixel feeds k x k different maps depending on where
-        the window sits.  Centres are restricted to the feature map.
-        """
-        sm = self._scale(scale)
-        fy, fx = self.pixel_to_cell(x, y, sm)
-        r, (hf, wf) = self.m // 2, sm.feature_hw
-        column = sm.score_maps[:, fy, fx].tolist()  # (k*k,) the values at this cell in every map
-        chan = self.cell_to_map.tolist()
-        entries = []
-        for cy in range(max(0, fy - r), min(hf, fy + r + 1)):
-            for cx in range(max(0, fx - r), min(wf, fx + r + 1)):
-                i, j = fy - cy + r, fx - cx + r
-                c = chan[i][j]
-                entries.append(ProvenanceEntry((cy, cx), (i, j), c, column[c]))
-        return Provenance((int(x), int(y)), sm.index, (fy, fx), entries, self.k, self.m)
+        """Every window (at one scale) whose m x m extent covers the feature cell under (x, y), and what it reads
+        (:meth:`WindowGrid.provenance <ifcn_viz.inference.window.WindowGrid.provenance>`)."""
+        return self.grid(scale).provenance(x, y)
 
     def proposals(
         self,
@@ -267,6 +237,7 @@ class Predictor:
             raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
         chosen = list(range(len(self.scales))) if scales is None else [self._scale(s).index for s in scales]
         hw = img.shape[:2]
+        check_mask_budget(hw[0], hw[1], top_n)  # the masks come back at full resolution
 
         # 1. score every window at every chosen scale; keep the best pre_k (ranks = score order)
         scores, s_local, cy, cx = top_k_windows([self.scales[i].objectness for i in chosen], pre_k)
@@ -277,10 +248,9 @@ class Predictor:
         for i in chosen:
             sel = (s_idx == i).nonzero()[:, 0]
             if sel.numel():
-                sm = self.scales[i]
-                centers = torch.stack([torch.zeros_like(sel), cy[sel], cx[sel]], 1)  # (n_i, 3) (b, y, x)
-                logits[sel] = assemble_at(sm.score_maps[None], centers, self.m, self.fill)  # (n_i, m, m)
-                wboxes[sel] = self.window_boxes(sm, cy[sel], cx[sel])
+                grid = self.grid(i)
+                logits[sel] = grid.logits(cy[sel], cx[sel])  # (n_i, m, m)
+                wboxes[sel] = grid.boxes(cy[sel], cx[sel])
         probs = torch.sigmoid(logits)  # (n, m, m)
 
         # 2. the masks' tight boxes; drop empty masks; NMS on the boxes

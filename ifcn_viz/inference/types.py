@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from torch import Tensor
 
 
@@ -24,6 +23,7 @@ class ScaleMaps:
     stride: int  # input pixels per feature cell
     score_maps: Tensor  # (k*k, H', W') float32 logits, on CPU
     objectness: Tensor  # (H', W') float32 logits, on CPU
+    image_hw: tuple[int, int]  # (h, w) of the original image
 
     @property
     def feature_hw(self) -> tuple[int, int]:
@@ -73,12 +73,13 @@ class WindowResult:
     m: int
     stride: int
     factor: float  # this scale's resized / original size
+    fill: float  # the logit read by cells outside the map (the model's ``fill_logit``)
 
-    def mask(self, image_hw: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
-        """The window's probabilities pasted at original resolution and binarised: ``(H, W)`` bool."""
-        from ifcn_viz.inference.postprocess import paste_window_probs
-
-        return paste_window_probs(self.probs[None], torch.tensor([self.box]), image_hw)[0].numpy() >= threshold
+    @property
+    def cell_size(self) -> tuple[float, float]:
+        """``(height, width)`` of one window cell in original pixels (the box is m cells a side)."""
+        x0, y0, x1, y1 = self.box
+        return (y1 - y0) / self.m, (x1 - x0) / self.m
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Provenance:
     entries: list[ProvenanceEntry]
     k: int
     m: int
+    cell_size: tuple[float, float]  # (height, width) of one feature cell in original pixels
 
     def value_grid(self) -> np.ndarray:
         """``(H', W')``-free view: an ``m x m`` grid over window centres around the pixel, NaN where none."""

@@ -1,32 +1,41 @@
-"""The InstanceFCN model: backbones, the two branches, and the parameter-free assembler."""
+"""The InstanceFCN model: backbones, the two branches, and the parameter-free assembler.
 
-from ifcn_viz.model.assemble import (
-    OUTSIDE_LOGIT,
-    Assembler,
-    assemble_at,
-    assemble_dense,
-    assemble_dense_conv,
-    bin_edges,
-    bin_index,
-    cell_to_map_index,
-    iter_assemble_dense,
-)
-from ifcn_viz.model.backbones import BACKBONES, build_backbone
-from ifcn_viz.model.instance_fcn import InstanceFCN, InstanceFCNOutput, build_model
+Names load lazily (PEP 562): importing the package, or its pure-Python ``geometry`` module, does not import torch.
+"""
 
-__all__ = [
-    "BACKBONES",
-    "OUTSIDE_LOGIT",
-    "Assembler",
-    "InstanceFCN",
-    "InstanceFCNOutput",
-    "assemble_at",
-    "assemble_dense",
-    "assemble_dense_conv",
-    "bin_edges",
-    "bin_index",
-    "build_backbone",
-    "build_model",
-    "cell_to_map_index",
-    "iter_assemble_dense",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "OUTSIDE_LOGIT": "assemble",
+    "Assembler": "assemble",
+    "assemble_at": "assemble",
+    "assemble_dense": "assemble",
+    "assemble_dense_conv": "assemble",
+    "bin_edges": "assemble",
+    "bin_index": "assemble",
+    "cell_to_map_index": "assemble",
+    "iter_assemble_dense": "assemble",
+    "BACKBONES": "backbones",
+    "BackboneSpec": "backbones",
+    "build_backbone": "backbones",
+    "register_backbone": "backbones",
+    "InstanceFCN": "instance_fcn",
+    "InstanceFCNOutput": "instance_fcn",
+    "build_model": "instance_fcn",
+    "FCBaselineModel": "fc_baseline",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"ifcn_viz.model.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'ifcn_viz.model' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

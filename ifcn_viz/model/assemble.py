@@ -32,17 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ifcn_viz.config import check_km as _check_km
+
 OUTSIDE_LOGIT: float = -20.0
 """Fill for window cells outside the score map: sigmoid(-20) ~ 2e-9 reads as "not object"."""
-
-
-def _check_km(k: int, m: int) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    if not isinstance(m, int) or isinstance(m, bool) or m < 1 or m % 2 == 0:
-        raise ValueError(f"m must be an odd integer >= 1 (the window is centred on a cell), got {m!r}")
-    if k > m:
-        raise ValueError(f"k must be <= m (each of the k x k sub-windows needs at least one cell), got k={k}, m={m}")
 
 
 def _check_maps(score_maps: Tensor, k: int | None = None) -> int:

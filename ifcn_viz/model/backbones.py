@@ -11,6 +11,16 @@
 Every backbone has ``out_channels`` and ``stride`` attributes, and ``conv_layers()`` lists its convolutions
 and poolings in order (for the receptive-field computation in the viz and notebooks).
 
+**The registry.**  A backbone is known by name through :func:`register_backbone`, which records its builder,
+the output strides it offers, its channel count and its torchvision ImageNet weights (if any).
+``build_backbone`` and the build-time check of a ``ModelConfig`` (its backbone name and output stride) read
+:data:`BACKBONES`; receptive fields come from each built backbone's ``conv_layers()``, so the viz needs no list.
+Adding a backbone is one decorated builder here (and, to train it by name, a preset in ``ifcn_viz/config.py``)::
+
+    @register_backbone("mine", strides=(8,), channels="256", summary="...")
+    def _mine(output_stride: int, width: int) -> Backbone:
+        return MyBackbone()
+
 Weights: random initialisation by default.  ``weights="imagenet"`` asks torchvision for its ImageNet weights
 (needs a network connection on first use); ``weights="/path/file"`` loads a torchvision-format state dict
 from a local ``.pth`` / ``.safetensors`` file, which is the route for offline machines.
@@ -18,12 +28,58 @@ from a local ``.pth`` / ``.safetensors`` file, which is the route for offline ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-BACKBONES = ("vgg16", "resnet18", "resnet50", "tiny")
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the registry knows about a backbone before building it."""
+
+    name: str
+    builder: Callable[[int, int], Backbone]  # (output_stride, width) -> an untrained Backbone
+    strides: tuple[int, ...]  # output strides it offers
+    channels: str  # feature channels, e.g. "512" or "4 x backbone_width"
+    imagenet: str | None = None  # torchvision weights enum, e.g. "VGG16_Weights.IMAGENET1K_V1"; None: none
+    summary: str = ""
+
+
+BACKBONES: dict[str, BackboneSpec] = {}
+"""The registered backbones by name (in registration order)."""
+
+
+def register_backbone(
+    name: str, *, strides: tuple[int, ...], channels: str, imagenet: str | None = None, summary: str = ""
+) -> Callable[[Callable[[int, int], Backbone]], Callable[[int, int], Backbone]]:
+    """Decorator: record ``builder(output_stride, width) -> Backbone`` under ``name`` in :data:`BACKBONES`."""
+
+    def decorate(builder: Callable[[int, int], Backbone]) -> Callable[[int, int], Backbone]:
+        if name in BACKBONES:
+            raise ValueError(f"backbone {name!r} is already registered")
+        BACKBONES[name] = BackboneSpec(name, builder, tuple(strides), channels, imagenet, summary)
+        return builder
+
+    return decorate
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """The registry entry of ``name``; a one-line ``ValueError`` listing the known names otherwise."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
+
+
+def check_backbone(name: str, output_stride: int) -> BackboneSpec:
+    """Refuse an unknown backbone or an output stride it does not offer (``ModelConfig`` cannot: no torch there)."""
+    spec = get_backbone(name)
+    if output_stride not in spec.strides:
+        offered = " or ".join(str(s) for s in spec.strides)
+        raise ValueError(f"the {name} backbone has output_stride {offered}, got {output_stride}")
+    return spec
 
 
 class Backbone(nn.Module):
@@ -174,42 +230,61 @@ def _read_state_file(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def _torchvision_imagenet_state(name: str) -> dict[str, Tensor]:
+def _torchvision_imagenet_state(spec: BackboneSpec) -> dict[str, Tensor]:
     import torchvision
 
-    enum = {
-        "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1,
-        "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
-        "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
-    }[name]
+    enum_name, member = spec.imagenet.split(".")  # type: ignore[union-attr]
+    enum = getattr(getattr(torchvision.models, enum_name), member)
     try:
         return enum.get_state_dict(progress=False)
     except Exception as err:  # offline: urllib raises URLError / OSError
         raise RuntimeError(
-            f"could not download torchvision's ImageNet weights for {name} ({type(err).__name__}: {err}). "
+            f"could not download torchvision's ImageNet weights for {spec.name} ({type(err).__name__}: {err}). "
             f"This machine seems offline: download {enum.url} elsewhere and pass its local path as the "
             f"backbone weights (e.g. --backbone-weights /path/to/{Path(enum.url).name})."
         ) from err
 
 
+@register_backbone(
+    "vgg16", strides=(8,), channels="512", imagenet="VGG16_Weights.IMAGENET1K_V1",
+    summary="the paper's VGG-16: pool4 stride 1, conv5 dilated by 2, no pool5/fc",
+)  # fmt: skip
+def _vgg16(output_stride: int, width: int) -> Backbone:
+    return VGG16Backbone()
+
+
+@register_backbone(
+    "resnet18", strides=(8, 16), channels="512", imagenet="ResNet18_Weights.IMAGENET1K_V1",
+    summary="torchvision ResNet-18, last stage(s) dilated (not in the paper)",
+)  # fmt: skip
+def _resnet18(output_stride: int, width: int) -> Backbone:
+    return ResNetBackbone(18, output_stride)
+
+
+@register_backbone(
+    "resnet50", strides=(8, 16), channels="2048", imagenet="ResNet50_Weights.IMAGENET1K_V2",
+    summary="torchvision ResNet-50, last stage(s) dilated (not in the paper)",
+)  # fmt: skip
+def _resnet50(output_stride: int, width: int) -> Backbone:
+    return ResNetBackbone(50, output_stride)
+
+
+@register_backbone(
+    "tiny", strides=(8,), channels="4 x backbone_width",
+    summary="a small stride-8 CNN with dilated tail convs that trains in minutes on a CPU (ours)",
+)  # fmt: skip
+def _tiny(output_stride: int, width: int) -> Backbone:
+    return TinyBackbone(width)
+
+
 def build_backbone(name: str, output_stride: int = 8, weights: str | None = None, width: int = 32) -> Backbone:
-    """Build a backbone by name; ``weights`` is None (random), ``"imagenet"`` or a local file path."""
-    if name == "vgg16":
-        if output_stride != 8:
-            raise ValueError("the paper's vgg16 backbone has output stride 8 only")
-        net: Backbone = VGG16Backbone()
-    elif name in ("resnet18", "resnet50"):
-        net = ResNetBackbone(int(name[6:]), output_stride)
-    elif name == "tiny":
-        if output_stride != 8:
-            raise ValueError("the tiny backbone has output stride 8 only")
-        net = TinyBackbone(width)
-    else:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    """Build a registered backbone by name; ``weights`` is None (random), ``"imagenet"`` or a local file path."""
+    spec = check_backbone(name, output_stride)
+    net = spec.builder(output_stride, width)
     if weights is None:
         return net
-    if name == "tiny":
-        raise ValueError("the tiny backbone has no ImageNet weights; train it from scratch (weights=None)")
-    state = _torchvision_imagenet_state(name) if weights == "imagenet" else _read_state_file(Path(weights))
-    net.load_torchvision_state(state)
+    if spec.imagenet is None:
+        raise ValueError(f"the {name} backbone has no ImageNet weights; train it from scratch (weights=None)")
+    state = _torchvision_imagenet_state(spec) if weights == "imagenet" else _read_state_file(Path(weights))
+    net.load_torchvision_state(state)  # type: ignore[operator]
     return net

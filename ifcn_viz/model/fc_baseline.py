@@ -91,12 +91,14 @@ class FCBaselineModel(InstanceFCN):
     """InstanceFCN with its instance branch replaced by the sliding fc head (``config.k`` becomes m).
 
     Backbone, objectness branch, normalisation and output are InstanceFCN's; only the mask predictor differs.
+    Its config says ``head="fc"`` and ``k == m``, so its checkpoints load back through ``build_model``.
     """
 
+    head = "fc"
     REDUCE, HIDDEN = 32, 512
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__(dataclasses.replace(config, k=config.m))
+        super().__init__(dataclasses.replace(config, k=config.m, head="fc"))
 
     def build_instance_branch(self, in_channels: int, config: ModelConfig) -> nn.Module:
         return FCPositionBranch(in_channels, config.m, config.fill_logit, self.REDUCE, self.HIDDEN)

@@ -8,6 +8,13 @@ border.  Boxes are ``(x0, y0, x1, y1)`` with exclusive ends, in the pixel grid o
 
 from __future__ import annotations
 
+REFERENCE_FRACTION: float = 128 / 224
+"""The object side a window is trained to propose, as a fraction of the window's side (DeepMask's 128 px object in
+a 224 px input): 96 px for the paper's 168 px window.  Used by training (positives) and inference (pyramid)."""
+
+POSITIVE_SCALE_TOLERANCE: float = 0.5
+"""Octaves around the reference size within which an object counts as positive (68..136 px for R = 96)."""
+
 
 def pixel_to_cell(x: float, y: float, stride: int) -> tuple[int, int]:
     """The feature cell (cy, cx) whose pixels contain input pixel (x, y)."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ifcn_viz.model.assemble import _check_km
+from ifcn_viz.config import check_km
 
 
 class IdealMaps(NamedTuple):
@@ -45,7 +45,7 @@ def ideal_score_maps(
     A feature cell belongs to the instance covering most of its ``stride x stride`` pixels, if that instance
     covers at least ``min_cover`` of them.  Maps are ``ceil(H / stride) x ceil(W / stride)``.
     """
-    _check_km(k, m)
+    check_km(k, m)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     masks = _as_mask_tensor(masks)

@@ -41,9 +41,19 @@ def check_images(images: Tensor) -> None:
 
 
 class InstanceFCN(nn.Module):
+    """The paper's model; ``config.head`` says which mask head it has (``"ifcn"`` here, see :func:`build_model`)."""
+
+    head = "ifcn"  # the ModelConfig.head this class builds
+
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
-        self.config = config = config or ModelConfig()
+        config = config or ModelConfig()
+        if config.head != self.head:
+            raise ValueError(
+                f"{type(self).__name__} builds head {self.head!r} but config.head is {config.head!r}; "
+                "use ifcn_viz.model.build_model(config)"
+            )
+        self.config = config
         self.backbone = build_backbone(
             config.backbone, config.output_stride, config.backbone_weights, config.backbone_width
         )
@@ -87,9 +97,16 @@ class InstanceFCN(nn.Module):
 
 
 def build_model(config: ModelConfig | str | None = None) -> InstanceFCN:
-    """Build an :class:`InstanceFCN` from a :class:`ModelConfig` or a preset name (paper, resnet50, tiny)."""
+    """Build the model a :class:`ModelConfig` (or a preset name: paper, resnet50, tiny) describes, with its head:
+    ``config.head == "ifcn"`` -> :class:`InstanceFCN`, ``"fc"`` -> the ablation's
+    :class:`~ifcn_viz.model.fc_baseline.FCBaselineModel` (an InstanceFCN whose k^2 maps come from an fc head)."""
     if isinstance(config, str):
         from ifcn_viz.config import get_preset
 
         config = get_preset(config).model
+    config = config or ModelConfig()
+    if config.head == "fc":
+        from ifcn_viz.model.fc_baseline import FCBaselineModel
+
+        return FCBaselineModel(config)
     return InstanceFCN(config)

@@ -10,6 +10,7 @@ from typing import Any
 
 _NAMES = {
     "TrainConfig": "recipe",
+    "train_config": "recipe",
     "RECIPES": "recipe",
     "SHIPPED_RECIPE": "recipe",
     "lr_at": "recipe",

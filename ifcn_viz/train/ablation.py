@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ifcn_viz.checkpoints import atomic_write
+from ifcn_viz.fileio import atomic_write
 from ifcn_viz.train.loop import cpu_name
-from ifcn_viz.train.recipe import RECIPES, TrainConfig
+from ifcn_viz.train.recipe import TrainConfig, train_config
 
 VARIANTS: tuple[tuple[str, dict], ...] = (
     ("k = 1", {"k": 1}),
@@ -35,13 +35,12 @@ def mask_head_parameters(model: torch.nn.Module) -> int:
 def ablation_configs(
     runs: str | Path, iters: int, seed: int, eval_images: int, batch_size: int = 4
 ) -> list[tuple[str, TrainConfig]]:
-    base = dict(RECIPES["tiny"])
-    base.update(preset="tiny", dataset="synthetic", iters=iters, batch_size=batch_size, seed=seed,
-                eval_images=eval_images, ckpt_every=iters, progress=False)  # fmt: skip
+    base = dict(dataset="synthetic", iters=iters, batch_size=batch_size, seed=seed, eval_images=eval_images,
+                ckpt_every=iters, progress=False)  # fmt: skip
     out = []
     for name, extra in VARIANTS:
         tag = name.split(" ")[0] + (extra.get("k") and str(extra["k"]) or "")
-        out.append((name, TrainConfig(**{**base, **extra, "out": str(Path(runs) / tag)})))
+        out.append((name, train_config("tiny", **base, **extra, out=str(Path(runs) / tag))))
     return out
 
 

@@ -5,32 +5,50 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
-PRESETS = ("tiny", "resnet50", "paper")
+from ifcn_viz import cliargs as T
+from ifcn_viz.config import HEADS, PRESETS
+
+DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
+AMP = ("auto", "bf16", "fp16", "none")
 
 
 def _config_from_args(args: argparse.Namespace):
-    from ifcn_viz.train.recipe import RECIPES, SHIPPED_RECIPE, TrainConfig
+    from ifcn_viz.train.recipe import train_config
 
-    fields: dict = {"preset": args.preset, "dataset": args.dataset}
-    fields.update(RECIPES[args.preset])
-    if args.shipped:
-        if args.preset != "tiny" or args.dataset != "synthetic":
-            raise ValueError("--shipped is the recorded recipe of the shipped model: --preset tiny --dataset synthetic")
-        fields.update(SHIPPED_RECIPE)
     explicit = {
-        "out": args.out, "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr, "amp": args.amp,
-        "device": args.device, "seed": args.seed, "eval_every": args.eval_every, "eval_images": args.eval_images,
-        "k": args.k, "head": args.head, "coco_ann": args.coco_ann, "image_dir": args.image_dir,
-        "voc_root": args.voc_root, "voc_split": args.voc_split, "ckpt_every": args.ckpt_every,
-        "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers, "image_size": args.image_size,
-        "backbone_weights": args.backbone_weights, "log_every": args.log_every,
+        "dataset": args.dataset, "out": args.out, "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr,
+        "amp": args.amp, "device": args.device, "seed": args.seed, "eval_every": args.eval_every,
+        "eval_images": args.eval_images, "k": args.k, "head": args.head, "coco_ann": args.coco_ann,
+        "image_dir": args.image_dir, "voc_root": args.voc_root, "voc_split": args.voc_split,
+        "ckpt_every": args.ckpt_every, "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers,
+        "image_size": args.image_size, "backbone_weights": args.backbone_weights, "log_every": args.log_every,
+        "ckpt_minutes": args.ckpt_minutes, "val_ann": args.val_ann, "val_dir": args.val_dir,
+        "tensorboard": bool(args.tensorboard), "progress": not args.no_progress,
     }  # fmt: skip
-    fields.update({k: v for k, v in explicit.items() if v is not None})
-    fields.setdefault("out", f"runs/{args.preset}")
-    fields["tensorboard"] = bool(args.tensorboard)
-    fields["progress"] = not args.no_progress
-    return TrainConfig(**fields)
+    explicit = {k: str(v) if hasattr(v, "__fspath__") else v for k, v in explicit.items()}
+    return train_config(args.preset, shipped=args.shipped, **explicit)
+
+
+# Data paths are checked when the command runs (still before any model is built) rather than while parsing, so
+# that a command line can be parsed on a machine without the data (notebook 07 checks the lines it builds).
+_DATA_PATHS = {"coco_ann": T.json_file, "image_dir": T.existing_dir, "voc_root": T.existing_dir,
+               "val_ann": T.json_file, "val_dir": T.existing_dir}  # fmt: skip
+
+
+def _check_data_paths(args: argparse.Namespace) -> None:
+    for dest, check in _DATA_PATHS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            try:
+                path = check(value)
+            except argparse.ArgumentTypeError as err:
+                raise ValueError(f"argument --{dest.replace('_', '-')}: {err}") from None
+            if check is T.json_file and path.stat().st_size <= 64 * 1024**2:  # small enough to read twice
+                from ifcn_viz.evaluate import read_coco_json
+
+                read_coco_json(path)  # a broken or non-COCO JSON: one line naming the file
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -38,18 +56,22 @@ def _train(args: argparse.Namespace) -> int:
 
     from ifcn_viz.train.loop import train
 
-    try:
-        cfg = _config_from_args(args)
-    except ValueError as err:
-        print(f"ifcn-viz train: {err}", file=sys.stderr)
-        return 2
+    _check_data_paths(args)  # before any model is built; a ValueError becomes one line (ifcn_viz.cli)
+    cfg = _config_from_args(args)
+    if args.resume and not (Path(cfg.out) / "train_state.pt").is_file():
+        raise ValueError(
+            f"--resume: no complete checkpoint in {cfg.out} (train_state.pt not found; was the run started with "
+            "this --out?)"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "ifcn-viz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result = train(cfg, command=command, resume=args.resume)
-    except (ValueError, FloatingPointError, RuntimeError) as err:
-        print(f"ifcn-viz train: {err}", file=sys.stderr)
+    except (FloatingPointError, RuntimeError) as err:  # a diverged run, a missing optional package
+        if isinstance(err, torch.OutOfMemoryError):
+            raise
+        print(f"ifcn-viz train: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     if result.checkpoint is not None:
         print(f"trained {result.step} steps in {result.wall_time_s:.0f} s -> {result.checkpoint}")
@@ -70,41 +92,58 @@ def _ablation(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train InstanceFCN (CPU, GPU, or torchrun for several)")
-    p.add_argument("--preset", choices=PRESETS, default="tiny", help="model + recipe (default tiny)")
-    p.add_argument("--dataset", choices=("synthetic", "coco", "voc"), default="synthetic")
+    p = subparsers.add_parser(
+        "train",
+        help="train InstanceFCN (CPU, GPU, or torchrun for several)",
+        description="Train InstanceFCN. A checkpoint is written every --ckpt-every steps, at least 10 times per run "
+        "and at least every --ckpt-minutes, each one complete before it replaces the last; --resume continues "
+        "from the newest (and a larger --iters extends a finished run).",
+    )
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model + recipe")
+    p.add_argument("--dataset", choices=DATASETS, default="synthetic", help="training data")
     p.add_argument("--coco-ann", help="COCO instances JSON (with --dataset coco)")
     p.add_argument("--image-dir", help="COCO image folder (with --dataset coco)")
     p.add_argument("--voc-root", help="the VOC2012 folder (with --dataset voc)")
-    p.add_argument("--voc-split", help="ImageSets/Segmentation split (default train)")
-    p.add_argument("--iters", type=int, help="training iterations (the preset's recipe otherwise)")
-    p.add_argument("--out", help="run folder: checkpoint, train_state.pt, metrics.jsonl (default runs/<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
+    p.add_argument("--voc-split", choices=("train", "val", "trainval"), help="ImageSets/Segmentation split "
+                   "(default train)")  # fmt: skip
+    val_help = "your COCO-format validation JSON: AR on it every --eval-every steps and at the end (at most "
+    p.add_argument("--val-ann", help=val_help + "--eval-images images), not synthetic scenes")
+    p.add_argument("--val-dir", help="the image folder of --val-ann")
+    p.add_argument("--iters", type=T.positive_int, help="training iterations (default: the preset's recipe)")
+    p.add_argument("--out", type=T.writable_dir, help="run folder: checkpoint, train_state.pt, metrics.jsonl "
+                   "(default runs/<preset>)")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--shipped", action="store_true", help="the shipped model's recorded recipe; installs the result")
-    p.add_argument("--batch-size", type=int, help="images per process")
-    p.add_argument("--lr", type=float, help="base learning rate")
-    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "none"), help="mixed precision (default auto)")
+    p.add_argument("--batch-size", type=T.positive_int, help="images per process (default: the preset's recipe)")
+    p.add_argument("--lr", type=T.positive_float, help="base learning rate (default: the preset's recipe)")
+    p.add_argument("--amp", choices=AMP, help="mixed precision (default auto)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--seed", type=int, help="seed of the model init, data order, augmentation and sampling")
-    p.add_argument("--eval-every", type=int, help="AR evaluation every N steps (and at the end)")
-    p.add_argument("--eval-images", type=int, help="held-out synthetic images for AR (0 disables)")
-    p.add_argument("--ckpt-every", type=int, help="checkpoint every N steps (and at the end)")
-    p.add_argument("--k", type=int, help="override the preset's k (the ablation)")
-    p.add_argument("--head", choices=("ifcn", "fc"), help="ifcn (default) or the DeepMask-style fc baseline")
-    p.add_argument("--image-size", type=int, help="side of the synthetic scenes (default 256)")
-    p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet")
-    p.add_argument("--max-bad-steps", type=int, help="stop after this many non-finite losses (default 20)")
-    p.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--log-every", type=int, help="log metrics every N steps (default 10)")
+    p.add_argument("--seed", type=T.nonneg_int, help="seed of the model init, data order, augmentation and sampling "
+                   "(default 0)")  # fmt: skip
+    p.add_argument("--eval-every", type=T.nonneg_int, help="AR evaluation every N steps and at the end (default 0: "
+                   "only at the end)")  # fmt: skip
+    p.add_argument("--eval-images", type=T.nonneg_int, help="images for AR (0 disables; default 50)")
+    p.add_argument("--ckpt-every", type=T.positive_int, help="checkpoint every N steps (default 500; at most a "
+                   "tenth of --iters)")  # fmt: skip
+    p.add_argument("--ckpt-minutes", type=T.positive_float, help="checkpoint at least every N minutes (default 5)")
+    p.add_argument("--k", type=T.int_range(1, 15), help="override the preset's k (the ablation; default 5)")
+    p.add_argument("--head", choices=list(HEADS), help="ifcn (default) or the DeepMask-style fc baseline")
+    p.add_argument("--image-size", type=T.int_range(32, 4096), help="side of the synthetic scenes (default 256)")
+    p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet "
+                   "(default: random)")  # fmt: skip
+    p.add_argument("--max-bad-steps", type=T.positive_int, help="stop after this many non-finite losses (default 20)")
+    p.add_argument("--num-workers", type=T.nonneg_int, help="DataLoader worker processes (default 0)")
+    p.add_argument("--threads", type=T.threads, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--log-every", type=T.positive_int, help="log metrics every N steps (default 10)")
     p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (pip install tensorboard)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar (also "
+                   "when stdout is not a terminal)")  # fmt: skip
     p.set_defaults(func=_train)
 
     a = subparsers.add_parser("ablation", help="train k = 1, 3, 5, 7 and an fc head on the same budget; AR table")
-    a.add_argument("--out", default="docs/ABLATION.md", help="the Markdown table to write")
-    a.add_argument("--runs", default="runs/ablation", help="folder for the runs")
-    a.add_argument("--iters", type=int, default=300, help="iterations of 4 images per variant")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--eval-images", type=int, default=20)
+    a.add_argument("--out", type=T.writable_file, default="docs/ABLATION.md", help="the Markdown table to write")
+    a.add_argument("--runs", type=T.writable_dir, default="runs/ablation", help="folder for the runs")
+    a.add_argument("--iters", type=T.positive_int, default=300, help="iterations of 4 images per variant")
+    a.add_argument("--seed", type=T.nonneg_int, default=0, help="seed of every variant")
+    a.add_argument("--eval-images", type=T.nonneg_int, default=20, help="held-out synthetic images for AR")
     a.set_defaults(func=_ablation)

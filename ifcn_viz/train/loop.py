@@ -9,10 +9,12 @@ rank)``, so ``--resume`` after a crash (even SIGKILL) continues bit-for-bit like
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -23,15 +25,21 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ifcn_viz.checkpoints import atomic_write, save_checkpoint
+from ifcn_viz.checkpoints import save_checkpoint
 from ifcn_viz.config import get_preset
 from ifcn_viz.data.transforms import JointTransform, pad_collate
+from ifcn_viz.fileio import atomic_write
+from ifcn_viz.limits import checkpoint_interval
 from ifcn_viz.train import distributed as D
 from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
 from ifcn_viz.train.loss import instance_fcn_loss
 from ifcn_viz.train.recipe import TrainConfig, lr_at
 from ifcn_viz.train.state import STATE_NAME, check_resumable, load_train_state, save_train_state
 from ifcn_viz.train.targets import WindowRule, sample_windows
+
+
+class DiskFullError(OSError):
+    """The disk filled up while a checkpoint was written; the previous complete checkpoint is kept."""
 
 
 class TrainResult(NamedTuple):
@@ -206,25 +214,65 @@ class _Logger:
             self.tb.close()
 
 
-def evaluate_model(model: nn.Module, cfg: TrainConfig, out: Path, top_n: int = 100) -> dict[str, float]:
-    """AR on a held-out synthetic set (seeds disjoint from training), with the project's Predictor + COCOeval."""
-    from ifcn_viz.data.commands import write_synthetic_coco
+def evaluate_model(
+    model: nn.Module, cfg: TrainConfig, out: Path, top_n: int = 100, say: Any = None, bar: bool = False
+) -> dict[str, float]:
+    """AR with the project's Predictor + COCOeval: on the user's ``val_ann``/``val_dir`` (at most ``eval_images``
+    images) when given, else on a held-out synthetic set (seeds disjoint from training).
+
+    ``say(line)``: where progress lines go (one before, one every ~10 %, one after); ``bar``: a tqdm bar instead.
+    """
     from ifcn_viz.evaluate import evaluate_predictor
     from ifcn_viz.inference.predictor import Predictor
 
-    val_dir = out / f"val-{cfg.eval_seed}-{cfg.eval_images}x{cfg.image_size}"
-    if not (val_dir / "instances.json").is_file():
-        write_synthetic_coco(val_dir, cfg.eval_images, seed=cfg.eval_seed, size=(cfg.image_size, cfg.image_size))
+    if cfg.val_ann:
+        ann, images, what = cfg.val_ann, cfg.val_dir, f"validation set {Path(cfg.val_ann).name}"
+    else:
+        from ifcn_viz.data.commands import write_synthetic_coco
+
+        val_dir = out / f"val-{cfg.eval_seed}-{cfg.eval_images}x{cfg.image_size}"
+        if not (val_dir / "instances.json").is_file():
+            write_synthetic_coco(val_dir, cfg.eval_images, seed=cfg.eval_seed, size=(cfg.image_size, cfg.image_size))
+        ann, images, what = str(val_dir / "instances.json"), str(val_dir / "images"), "held-out synthetic images"
+    t0 = time.perf_counter()
+    if say is not None and not bar:
+        say(f"evaluating AR on up to {cfg.eval_images} {what} ...")
+
+    def tick(done: int, total: int) -> None:
+        if say is not None and not bar and total and (done == total or done % max(1, total // 10) == 0):
+            say(f"  evaluated {done}/{total} images ({time.perf_counter() - t0:.0f} s)")
+
     was_training = model.training
     try:
         # the fc baseline presents its windows as k = m "score maps" (ifcn_viz.model.fc_baseline): same Predictor
         predictor = Predictor(model, infer=get_preset(cfg.preset).infer, device=next(model.parameters()).device)
         metrics, _ = evaluate_predictor(
-            predictor, str(val_dir / "instances.json"), str(val_dir / "images"), top_n=top_n, progress=False
+            predictor, ann, images, top_n=top_n, progress=bar, max_images=cfg.eval_images, on_progress=tick
         )
     finally:
         model.train(was_training)
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def check_out_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be created or written, before any model is built (one-line OSError)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise OSError(err.errno, f"cannot write to the run folder {out}: {reason} (give a writable --out)") from None
+
+
+def _clean_partial_files(out: Path) -> None:
+    """Remove temporary files left by a write that was killed (the complete files they would replace remain)."""
+    for tmp in out.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def train(
@@ -239,9 +287,12 @@ def train(
     dev, out = info.device, Path(cfg.out)
     t_start = time.perf_counter()
     command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    # a progress bar only on a terminal (both streams) and without --no-progress; plain log lines otherwise
+    say = _Say(cfg.progress and info.is_main and sys.stdout.isatty() and sys.stderr.isatty(), info.is_main)
     try:
         if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
+            check_out_writable(out)
+            _clean_partial_files(out)
         model = build_train_model(cfg).to(dev, memory_format=torch.channels_last)
         optimizer = make_optimizer(cfg, model)
         amp_dtype = resolve_amp(cfg.amp, dev)
@@ -250,7 +301,7 @@ def train(
         state_path = out / STATE_NAME
         if resume:
             state = load_train_state(state_path)
-            check_resumable(state["config"], cfg.to_dict())
+            check_resumable(state["config"], cfg.to_dict(), int(state["step"]))
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if "scaler" in state and state["scaler"]:
@@ -260,6 +311,9 @@ def train(
             elapsed_before = float(state.get("wall_time_s", 0.0))
             if info.is_main:
                 _truncate_log(out / "metrics.jsonl", step)
+                saved_iters = int(state["config"].get("iters", cfg.iters))
+                extended = f"; extended from {saved_iters} to {cfg.iters} iterations" * (saved_iters != cfg.iters)
+                say(f"resumed from step {step} of {cfg.iters} ({state_path}){extended}")
         elif info.is_main:
             (out / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
         train_model: nn.Module = model
@@ -273,11 +327,15 @@ def train(
         logger = _Logger(out, cfg.tensorboard, info.is_main)
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.iters, initial=step, disable=not (info.is_main and cfg.progress), dynamic_ncols=True)
+        bar = tqdm(total=cfg.iters, initial=step, disable=not say.bar, dynamic_ncols=True)
+        say.bar_obj = bar
         ckpt_path: Path | None = None
         data_iter = iter(loader)
         t_last, imgs_since = time.perf_counter(), 0
         end = cfg.iters if stop_at is None else min(cfg.iters, stop_at)
+        # checkpoints: every ckpt_every steps, at least MIN_CKPTS_PER_RUN per run, and every ckpt_minutes
+        interval, ckpt_seconds = checkpoint_interval(cfg.iters, cfg.ckpt_every), cfg.ckpt_minutes * 60
+        t_ckpt = time.monotonic()
         while step < end:
             batch = next(data_iter)
             lr = lr_at(cfg, step)
@@ -306,6 +364,8 @@ def train(
                        "positives": len(targets.pos_centers), "windows": len(targets.centers)}  # fmt: skip
                 logger.log(rec)
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}")
+                if not say.bar:
+                    say(f"step {step}/{cfg.iters}  loss {rec['loss']:.4f}  lr {lr:.2e}  {ips:.1f} img/s")
             bar.update(1)
             is_last = step == end
             if (
@@ -313,16 +373,16 @@ def train(
                 and cfg.eval_images > 0
                 and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters)
             ):
-                metrics = evaluate_model(model, cfg, out)
+                metrics = evaluate_model(model, cfg, out, say=say, bar=say.bar)
                 logger.log({"step": step, **{f"eval/{k}": v for k, v in metrics.items()}})
-                bar.write(
-                    f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.startswith("AR"))
-                )
-            if info.is_main and (step % cfg.ckpt_every == 0 or is_last):
+                say(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.startswith("AR")))
+            due = step % interval == 0 or time.monotonic() - t_ckpt >= ckpt_seconds
+            if info.is_main and (due or is_last):
                 wall = elapsed_before + time.perf_counter() - t_start
                 ckpt_path = _write_checkpoint(
                     model, optimizer, scaler, cfg, step, bad_steps, wall, metrics, command, info, out
                 )
+                t_ckpt = time.monotonic()
         bar.close()
         logger.close()
         D.barrier(info)
@@ -365,7 +425,6 @@ def _write_checkpoint(
         "train_config": cfg.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    path = save_checkpoint(model, out / "checkpoint.safetensors", card)
     state = {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
@@ -376,8 +435,59 @@ def _write_checkpoint(
         "rng": {"torch": torch.get_rng_state()},
         "config": cfg.to_dict(),
     }
-    save_train_state(out / STATE_NAME, state)
+    try:
+        path = save_checkpoint(model, out / "checkpoint.safetensors", card)
+        save_train_state(out / STATE_NAME, state)
+    except (OSError, RuntimeError) as err:
+        if not _is_disk_full(err):
+            raise
+        need = _tensor_bytes(state) + _tensor_bytes(state["model"])  # train_state.pt + checkpoint.safetensors
+        free = shutil.disk_usage(out).free
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"the disk is full: writing the step-{step} checkpoint to {out} needs about {need / 1e6:,.0f} MB "
+            f"({free / 1e6:,.0f} MB free); the previous checkpoint is kept, free some space and use --resume",
+        ) from None
     return path
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, or torch's zip writer's 'unexpected pos' / 'file write failed' (its ENOSPC)."""
+    for _ in range(10):  # follow at most a few causes
+        if err is None:
+            return False
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        text = str(err)
+        if "unexpected pos" in text or "file write failed" in text or "No space left" in text:
+            return True
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return False
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+class _Say:
+    """Progress lines: through the tqdm bar when one is shown (a terminal), else plain lines on stdout."""
+
+    def __init__(self, bar: bool, enabled: bool) -> None:
+        self.bar, self.enabled, self.bar_obj = bar, enabled, None
+
+    def __call__(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar and self.bar_obj is not None:
+            self.bar_obj.write(line)
+        else:
+            print(line, flush=True)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -5,6 +5,10 @@
   from 600 * 1.5^{-4..1} (uncertain).  ``--iters`` rescales the 32k/8k split proportionally.
 * ``tiny`` (ours): AdamW, lr 3e-3 with a linear warm-up then cosine decay to 1 % -- converges in minutes on a
   CPU where plain SGD from a random initialisation does not.
+
+:func:`train_config` is the one place a :class:`TrainConfig` is built -- by the CLI, the ablation, the app's live
+training and the tests: the preset's recipe, then (optionally) the shipped model's recorded recipe, then the
+caller's explicit settings.  A preset without an entry in :data:`RECIPES` trains with the paper's recipe.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ifcn_viz.config import HEADS, PRESETS
 from ifcn_viz.data.transforms import PAPER_SHORT_SIDES, TINY_SHORT_SIDES
+
+DATASETS = ("synthetic", "coco", "voc")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class TrainConfig:
     short_sides: tuple[int, ...] = TINY_SHORT_SIDES
     # data
     image_size: int = 256  # synthetic scenes' side
-    train_scenes: int = 100_000  # synthetic scenes are generated on the fly; scene i has seed (seed, i)
+    train_scenes: int = 2000  # synthetic scenes, generated on first use and cached; scene i has seed (seed, i)
     coco_ann: str | None = None
     image_dir: str | None = None
     voc_root: str | None = None
@@ -52,28 +59,43 @@ class TrainConfig:
     mask_weight: float = 1.0
     windows_per_image: int = 256
     # bookkeeping
-    ckpt_every: int = 500
+    ckpt_every: int = 500  # also at least MIN_CKPTS_PER_RUN times per run (ifcn_viz.limits.checkpoint_interval)
+    ckpt_minutes: float = 5.0  # ... and at least every this many minutes of training
     eval_every: int = 0  # 0: only at the end (when eval_images > 0)
     eval_images: int = 50
     eval_seed: int = 1_000_000  # held-out synthetic scenes: seeds disjoint from training (seed, i)
+    val_ann: str | None = None  # the user's own COCO-format validation set (instead of held-out synthetic scenes)
+    val_dir: str | None = None
     log_every: int = 10
     max_bad_steps: int = 20
     tensorboard: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.dataset not in ("synthetic", "coco", "voc"):
-            raise ValueError(f"dataset must be synthetic, coco or voc, got {self.dataset!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.iters < 1 or self.batch_size < 1:
             raise ValueError(f"iters and batch_size must be >= 1, got {self.iters}, {self.batch_size}")
+        for name in ("ckpt_every", "log_every", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_images", "num_workers", "warmup"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.ckpt_minutes > 0:
+            raise ValueError(f"lr and ckpt_minutes must be > 0, got {self.lr}, {self.ckpt_minutes}")
+        if bool(self.val_ann) != bool(self.val_dir):
+            raise ValueError("--val-ann and --val-dir go together: a COCO instances JSON and its image folder")
         if self.optimizer not in ("adamw", "sgd") or self.schedule not in ("cosine", "step"):
             raise ValueError(
                 f"optimizer must be adamw|sgd and schedule cosine|step, got {self.optimizer}, {self.schedule}"
             )
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
-        if self.head not in ("ifcn", "fc"):
-            raise ValueError(f"head must be ifcn or fc, got {self.head!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.dataset == "coco" and not (self.coco_ann and self.image_dir):
             raise ValueError("--dataset coco needs --coco-ann FILE.json and --image-dir DIR")
         if self.dataset == "voc" and not self.voc_root:
@@ -104,6 +126,28 @@ RECIPES: dict[str, dict[str, Any]] = {
 # The recorded recipe of the shipped model (`ifcn-viz train --preset tiny --dataset synthetic --shipped`).
 SHIPPED_RECIPE: dict[str, Any] = dict(preset="tiny", dataset="synthetic", seed=0, iters=1200, batch_size=8, warmup=50,
                                       eval_images=50, ckpt_every=100, eval_every=0)  # fmt: skip
+
+
+def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; the paper's for a preset without one),
+    then with ``shipped`` the shipped model's recorded recipe (:data:`SHIPPED_RECIPE`), then ``settings`` -- the
+    caller's explicit choices, where ``None`` means "not given".  ``out`` defaults to ``runs/<preset>``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES.get(preset, RECIPES["paper"])}
+    if shipped:
+        if preset != "tiny" or given.get("dataset", "synthetic") != "synthetic":
+            raise ValueError("--shipped is the recorded recipe of the shipped model: --preset tiny --dataset synthetic")
+        values.update(SHIPPED_RECIPE)
+    values.update(given)
+    if "short_sides" in values:
+        values["short_sides"] = tuple(values["short_sides"])
+    return TrainConfig(**values)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

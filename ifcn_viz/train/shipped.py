@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ifcn_viz.checkpoints import WEIGHTS_DIR, atomic_write, atomic_write_json, card_path
+from ifcn_viz.checkpoints import WEIGHTS_DIR, card_path
+from ifcn_viz.fileio import atomic_write, atomic_write_json
 
 MAX_BYTES = 20 * 1024 * 1024
 

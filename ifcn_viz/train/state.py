@@ -13,11 +13,13 @@ from typing import Any
 
 import torch
 
-from ifcn_viz.checkpoints import CheckpointError, atomic_write
+from ifcn_viz.checkpoints import CheckpointError
+from ifcn_viz.fileio import atomic_write
 
 STATE_NAME = "train_state.pt"
 # Settings a resumed run must share with the run it continues (they fix the schedule and the data order).
-RESUME_KEYS = ("preset", "dataset", "iters", "batch_size", "optimizer", "lr", "schedule", "warmup", "step_at",
+# ``iters`` may grow: a finished (or interrupted) run can be extended with a larger --iters.
+RESUME_KEYS = ("preset", "dataset", "batch_size", "optimizer", "lr", "schedule", "warmup", "step_at",
                "seed", "k", "head", "image_size", "train_scenes", "short_sides", "windows_per_image")  # fmt: skip
 
 
@@ -28,7 +30,10 @@ def save_train_state(path: str | Path, state: dict[str, Any]) -> None:
 def load_train_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"cannot resume: {path} not found (was the run started with this --out?)")
+        raise CheckpointError(
+            f"cannot resume: no complete checkpoint in {path.parent} ({path.name} not found; a run writes its "
+            "first one within a tenth of its steps or 5 minutes)"
+        )
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:
@@ -38,7 +43,13 @@ def load_train_state(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def check_resumable(saved: dict[str, Any], current: dict[str, Any]) -> None:
+def check_resumable(saved: dict[str, Any], current: dict[str, Any], step: int | None = None) -> None:
+    """Refuse a resume whose settings differ from the saved run's, or whose ``iters`` is below the saved step."""
+    if step is not None and current.get("iters", 0) < step:
+        raise ValueError(
+            f"--resume: the run in --out is already at step {step}; --iters {current.get('iters')} is below it "
+            f"(give --iters above {step} to extend it)"
+        )
     diffs = [
         f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}" for k in RESUME_KEYS if saved.get(k) != current.get(k)
     ]

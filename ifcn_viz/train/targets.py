@@ -35,12 +35,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import masks_to_boxes
 
+from ifcn_viz.model.geometry import POSITIVE_SCALE_TOLERANCE, REFERENCE_FRACTION
+
 
 @dataclass(frozen=True)
 class WindowRule:
     centre_tol: float = 16.0  # px at stride 8 (DeepMask)
-    ref_fraction: float = 128 / 224  # reference object side / window side (DeepMask)
-    pos_scale_tol: float = 0.5  # octaves (DeepMask: 0.25; widened for a 1.5x pyramid, see module doc)
+    ref_fraction: float = REFERENCE_FRACTION  # reference object side / window side (DeepMask: 128 / 224)
+    pos_scale_tol: float = POSITIVE_SCALE_TOLERANCE  # octaves (DeepMask: 0.25; widened, see module doc)
     neg_centre: float = 48.0  # px at stride 8 (DeepMask)
     neg_scale_tol: float = 1.0  # octaves (DeepMask)
     windows_per_image: int = 256  # (paper)

@@ -4,109 +4,73 @@ Every view is a pure function returning an RGB ``uint8`` array ``(H, W, 3)`` (th
 index ``[y, x]``, clicks arrive as ``(x, y)``); ``ifcn_viz.viz.figures`` draws the same views on a matplotlib
 ``ax`` for notebooks.  Inputs are the Predictor's dataclasses (``ifcn_viz.inference.types``) or plain tensors /
 arrays; viz uses only the model's pure helpers (assembling, geometry, ideal maps) and the model never imports viz.
+
+Names load lazily (PEP 562), so that ``ifcn-viz --help`` (which imports the ``commands`` module here) does not
+import torch.
 """
 
-from ifcn_viz.model.ideal import IdealMaps, ideal_score_maps
-from ifcn_viz.viz.animate import assembly_frames, slide_frames
-from ifcn_viz.viz.ideal import IdealReassembly, ideal_reassembly, mask_iou, paste_cells
-from ifcn_viz.viz.maps import (
-    MosaicLayout,
-    copied_region,
-    ideal_vs_learned,
-    k_comparison,
-    mosaic_layout,
-    objectness_overlay,
-    score_map_mosaic,
-    top_windows,
-)
-from ifcn_viz.viz.palette import (
-    LOGIT_CMAP,
-    MAP_PALETTE,
-    PROB_CMAP,
-    RANK_PALETTE,
-    apply_colormap,
-    colorbar,
-    colormap_lut,
-    map_color,
-    rank_color,
-    save_gif,
-    save_png,
-    to_png_bytes,
-    to_rgb_uint8,
-)
-from ifcn_viz.viz.proposals import nms_step_frames, nms_steps_view, proposals_view
-from ifcn_viz.viz.provenance import channel_grid, provenance_from_maps, provenance_view
-from ifcn_viz.viz.receptive import (
-    ReceptiveField,
-    effective_extent,
-    effective_receptive_field,
-    receptive_field_view,
-    score_map_layers,
-    theoretical_receptive_field,
-)
-from ifcn_viz.viz.targets import training_targets_view
-from ifcn_viz.viz.window import (
-    SubWindow,
-    assembled_mask_view,
-    paste_probs,
-    pasted_mask_view,
-    subwindow_layout,
-    window_grid_lines,
-    window_on_image,
-    window_result_from_maps,
-    window_view,
-)
+from __future__ import annotations
 
-__all__ = [
-    "LOGIT_CMAP",
-    "MAP_PALETTE",
-    "PROB_CMAP",
-    "RANK_PALETTE",
-    "IdealMaps",
-    "IdealReassembly",
-    "MosaicLayout",
-    "ReceptiveField",
-    "SubWindow",
-    "apply_colormap",
-    "assembled_mask_view",
-    "assembly_frames",
-    "channel_grid",
-    "colorbar",
-    "colormap_lut",
-    "copied_region",
-    "effective_extent",
-    "effective_receptive_field",
-    "ideal_reassembly",
-    "ideal_score_maps",
-    "ideal_vs_learned",
-    "k_comparison",
-    "map_color",
-    "mask_iou",
-    "mosaic_layout",
-    "nms_step_frames",
-    "nms_steps_view",
-    "objectness_overlay",
-    "paste_cells",
-    "paste_probs",
-    "pasted_mask_view",
-    "proposals_view",
-    "provenance_from_maps",
-    "provenance_view",
-    "rank_color",
-    "receptive_field_view",
-    "save_gif",
-    "save_png",
-    "score_map_layers",
-    "score_map_mosaic",
-    "slide_frames",
-    "subwindow_layout",
-    "theoretical_receptive_field",
-    "to_png_bytes",
-    "to_rgb_uint8",
-    "top_windows",
-    "training_targets_view",
-    "window_grid_lines",
-    "window_on_image",
-    "window_result_from_maps",
-    "window_view",
-]
+import importlib
+from typing import Any
+
+_NAMES = {
+    "IdealMaps": "ifcn_viz.model.ideal",
+    "ideal_score_maps": "ifcn_viz.model.ideal",
+    "assembly_frames": "ifcn_viz.viz.animate",
+    "slide_frames": "ifcn_viz.viz.animate",
+    "IdealReassembly": "ifcn_viz.viz.ideal",
+    "ideal_reassembly": "ifcn_viz.viz.ideal",
+    "mask_iou": "ifcn_viz.viz.ideal",
+    "MosaicLayout": "ifcn_viz.viz.maps",
+    "ideal_vs_learned": "ifcn_viz.viz.maps",
+    "k_comparison": "ifcn_viz.viz.maps",
+    "mosaic_layout": "ifcn_viz.viz.maps",
+    "objectness_overlay": "ifcn_viz.viz.maps",
+    "score_map_mosaic": "ifcn_viz.viz.maps",
+    "top_windows": "ifcn_viz.viz.maps",
+    "LOGIT_CMAP": "ifcn_viz.viz.palette",
+    "MAP_PALETTE": "ifcn_viz.viz.palette",
+    "PROB_CMAP": "ifcn_viz.viz.palette",
+    "RANK_PALETTE": "ifcn_viz.viz.palette",
+    "apply_colormap": "ifcn_viz.viz.palette",
+    "colorbar": "ifcn_viz.viz.palette",
+    "colormap_lut": "ifcn_viz.viz.palette",
+    "map_color": "ifcn_viz.viz.palette",
+    "rank_color": "ifcn_viz.viz.palette",
+    "save_gif": "ifcn_viz.viz.palette",
+    "save_png": "ifcn_viz.viz.palette",
+    "to_png_bytes": "ifcn_viz.viz.palette",
+    "to_rgb_uint8": "ifcn_viz.viz.palette",
+    "nms_step_frames": "ifcn_viz.viz.proposals",
+    "nms_steps_view": "ifcn_viz.viz.proposals",
+    "proposals_view": "ifcn_viz.viz.proposals",
+    "channel_grid": "ifcn_viz.viz.provenance",
+    "provenance_view": "ifcn_viz.viz.provenance",
+    "ReceptiveField": "ifcn_viz.viz.receptive",
+    "effective_extent": "ifcn_viz.viz.receptive",
+    "effective_receptive_field": "ifcn_viz.viz.receptive",
+    "receptive_field_view": "ifcn_viz.viz.receptive",
+    "score_map_layers": "ifcn_viz.viz.receptive",
+    "theoretical_receptive_field": "ifcn_viz.viz.receptive",
+    "training_targets_view": "ifcn_viz.viz.targets",
+    "SubWindow": "ifcn_viz.viz.window",
+    "assembled_mask_view": "ifcn_viz.viz.window",
+    "pasted_mask_view": "ifcn_viz.viz.window",
+    "subwindow_layout": "ifcn_viz.viz.window",
+    "window_grid_lines": "ifcn_viz.viz.window",
+    "window_on_image": "ifcn_viz.viz.window",
+    "window_view": "ifcn_viz.viz.window",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'ifcn_viz.viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,9 @@
 """The assembly animated: sub-windows copied one at a time, and the window sliding along a feature row.
 
 Each function returns a list of equally sized RGB uint8 frames (the app plays them; :func:`save_gif` writes a
-GIF).  Frames are built from plain score maps ``(k*k, H', W')`` so hand-made, ideal and learned maps all work.
+GIF).  Frames draw the windows a :class:`~ifcn_viz.inference.window.WindowGrid` assembles -- with the model's own
+out-of-map fill -- so hand-made, ideal and learned maps all work (``WindowGrid.from_maps``) and the animation shows
+exactly the window the proposals use.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torch import Tensor
 
-from ifcn_viz.model.assemble import assemble_at, bin_edges
-from ifcn_viz.viz.maps import _image_under_maps, _maps_k, copied_region
+from ifcn_viz.inference.window import WindowGrid
+from ifcn_viz.model.assemble import bin_edges
+from ifcn_viz.viz.maps import _image_under_maps
 from ifcn_viz.viz.palette import (
     INK,
     PROB_CMAP,
     apply_colormap,
     blend,
+    draw_bin_grid,
     draw_label,
+    draw_window_frame,
     map_color,
     pad,
     prob_colorbar,
@@ -36,23 +40,32 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def _cells_box(y0: int, y1: int, x0: int, x1: int, cell_px: int) -> tuple[int, int, int, int]:
+    """Map cells ``[y0, y1) x [x0, x1)`` drawn at ``cell_px`` pixels a cell: an exclusive-end pixel box."""
+    return x0 * cell_px, y0 * cell_px, x1 * cell_px, y1 * cell_px
+
+
+def _check_grid(grid: object) -> WindowGrid:
+    if not isinstance(grid, WindowGrid):
+        raise TypeError(
+            f"grid must be an ifcn_viz.inference.window.WindowGrid (e.g. predictor.grid(scale) or "
+            f"WindowGrid.from_maps(score_maps, m)), got {type(grid).__name__}"
+        )
+    return grid
+
+
 def _window_tile(probs: np.ndarray, filled: np.ndarray, k: int, m: int, cell_px: int) -> Image.Image:
     """The m x m window: filled cells in viridis, the rest grey, with the k x k grid."""
     rgb = apply_colormap(probs, PROB_CMAP, 0.0, 1.0)
     rgb[~filled] = EMPTY
     pil = Image.fromarray(upsample(rgb, cell_px))
-    draw = ImageDraw.Draw(pil)
-    side = m * cell_px
-    for p in bin_edges(k, m)[1:-1]:
-        draw.line((p * cell_px, 0, p * cell_px, side), fill=(255, 255, 255))
-        draw.line((0, p * cell_px, side, p * cell_px), fill=(255, 255, 255))
+    draw_bin_grid(ImageDraw.Draw(pil), (0, 0), (cell_px, cell_px), k, m, interior_only=True)
     return pil
 
 
 def assembly_frames(
-    score_maps: Tensor | np.ndarray,
+    grid: WindowGrid,
     center: tuple[int, int],
-    m: int,
     cell_px: int = 10,
     map_cell_px: int | None = None,
 ) -> list[np.ndarray]:
@@ -62,13 +75,12 @@ def assembly_frames(
     a*k + b -- the source map is shown on the left with the copied cells outlined, the growing window on the
     right; the last frame shows the finished window.  All frames have the same size.
     """
-    s, k = _maps_k(score_maps, None)
+    grid = _check_grid(grid)
+    window = grid.window(*center)  # raises for a centre outside the map
+    s, k, m = grid.maps.score_maps.numpy(), grid.k, grid.m
     h, w = s.shape[1:]
-    cy, cx = center
-    if not (0 <= cy < h and 0 <= cx < w):
-        raise ValueError(f"center (cy={cy}, cx={cx}) is outside the {h}x{w} map")
-    win = assemble_at(torch.from_numpy(np.ascontiguousarray(s))[None], torch.tensor([[0, cy, cx]]), m)[0].numpy()
-    probs = _sigmoid(win)
+    cy, cx = window.center
+    probs = window.probs.numpy()
     e = bin_edges(k, m)
     map_cell_px = map_cell_px or max(1, round(m * cell_px / max(h, w)))
     filled = np.zeros((m, m), dtype=bool)
@@ -91,28 +103,19 @@ def assembly_frames(
         else:
             left = Image.new("RGB", (w * map_cell_px, h * map_cell_px), EMPTY)
         dl = ImageDraw.Draw(left)
-        dl.rectangle(
-            (
-                (cx - r) * map_cell_px,
-                (cy - r) * map_cell_px,
-                (cx + r + 1) * map_cell_px - 1,
-                (cy + r + 1) * map_cell_px - 1,
-            ),
-            outline=(110, 110, 110),
-        )
+        draw_window_frame(dl, _cells_box(cy - r, cy + r + 1, cx - r, cx + r + 1, map_cell_px), (110, 110, 110))
         if src >= 0:
-            reg = copied_region(k, m, cy, cx, a, b, (h, w))
+            reg = grid.copied_region(cy, cx, a, b)
             if reg is not None:
-                y0, y1, x0, x1 = reg
-                box = (x0 * map_cell_px, y0 * map_cell_px, x1 * map_cell_px - 1, y1 * map_cell_px - 1)
-                dl.rectangle(box, outline=map_color(src), width=3)
-                dl.rectangle(box, outline=INK, width=1)
+                box = _cells_box(*reg, map_cell_px)
+                draw_window_frame(dl, box, map_color(src), width=3)
+                draw_window_frame(dl, box, INK)
         right = _window_tile(probs, filled, k, m, cell_px)
         if src >= 0:
             dr = ImageDraw.Draw(right)
-            box = (e[b] * cell_px, e[a] * cell_px, e[b + 1] * cell_px - 1, e[a + 1] * cell_px - 1)
-            dr.rectangle(box, outline=map_color(src), width=3)
-            dr.rectangle(box, outline=INK, width=1)
+            box = _cells_box(e[a], e[a + 1], e[b], e[b + 1], cell_px)
+            draw_window_frame(dr, box, map_color(src), width=3)
+            draw_window_frame(dr, box, INK)
         left_title = f"score map {src} (row {a}, col {b})" if src >= 0 else "source map"
         panels = [title_panel(np.asarray(left), left_title), title_panel(np.asarray(right), f"window {m}x{m}")]
         body = stack(panels, axis=1, gap=12)
@@ -122,20 +125,18 @@ def assembly_frames(
 
 
 def slide_frames(
-    score_maps: Tensor | np.ndarray,
+    grid: WindowGrid,
     row: int,
-    m: int,
     cols: list[int] | None = None,
     image: object | None = None,
-    stride: int = 8,
-    factor: float = 1.0,
     cell_px: int = 8,
     map_cell_px: int | None = None,
 ) -> list[np.ndarray]:
     """Frames of the window sliding along feature row ``row``: the window's box over the image (or over the
     strongest map value when no image is given) and the window it assembles there.  Neighbouring windows read
     the *same* map pixels through *different* maps, which is why their masks differ (paper, Sec. 3.1)."""
-    s, k = _maps_k(score_maps, None)
+    grid = _check_grid(grid)
+    s, k, m = grid.maps.score_maps.numpy(), grid.k, grid.m
     h, w = s.shape[1:]
     if not 0 <= row < h:
         raise ValueError(f"row {row} is outside the map's {h} rows")
@@ -145,38 +146,20 @@ def slide_frames(
         raise ValueError(f"cols must be non-empty and within [0, {w}), got {cols}")
     map_cell_px = map_cell_px or max(1, round(240 / max(h, w)))
     if image is not None:
-        base = _image_under_maps(image, (h, w), map_cell_px, stride, factor)
+        base = _image_under_maps(image, (h, w), map_cell_px, grid.stride, grid.maps.factor)
     else:
         base = upsample(apply_colormap(_sigmoid(s.max(axis=0)), PROB_CMAP, 0, 1), map_cell_px)
         base = blend(base, np.full_like(base, 255), 0.4)
-    wins = assemble_at(
-        torch.from_numpy(np.ascontiguousarray(s))[None], torch.tensor([[0, row, c] for c in cols]), m
-    ).numpy()  # (len(cols), m, m)
-    e = bin_edges(k, m)
+    wins = grid.logits(torch.full((len(cols),), row), torch.tensor(cols)).numpy()  # (len(cols), m, m)
     r = m // 2
     frames = []
     for n, c in enumerate(cols):
         left = Image.fromarray(base)
         dl = ImageDraw.Draw(left)
-        for a in range(k):
-            for b in range(k):
-                x0, y0 = (c - r + e[b]) * map_cell_px, (row - r + e[a]) * map_cell_px
-                x1, y1 = (c - r + e[b + 1]) * map_cell_px - 1, (row - r + e[a + 1]) * map_cell_px - 1
-                dl.rectangle((x0, y0, x1, y1), outline=(255, 255, 255))
-        dl.rectangle(
-            (
-                (c - r) * map_cell_px,
-                (row - r) * map_cell_px,
-                (c + r + 1) * map_cell_px - 1,
-                (row + r + 1) * map_cell_px - 1,
-            ),
-            outline=INK,
-            width=2,
-        )
-        dl.rectangle(
-            (c * map_cell_px, row * map_cell_px, (c + 1) * map_cell_px - 1, (row + 1) * map_cell_px - 1),
-            fill=rank_color(0),
-        )
+        draw_bin_grid(dl, ((c - r) * map_cell_px, (row - r) * map_cell_px), (map_cell_px, map_cell_px), k, m)
+        draw_window_frame(dl, _cells_box(row - r, row + r + 1, c - r, c + r + 1, map_cell_px), INK, width=2)
+        cx0, cy0, cx1, cy1 = _cells_box(row, row + 1, c, c + 1, map_cell_px)
+        dl.rectangle((cx0, cy0, cx1 - 1, cy1 - 1), fill=rank_color(0))
         right = _window_tile(_sigmoid(wins[n]), np.ones((m, m), bool), k, m, cell_px)
         draw_label(ImageDraw.Draw(right), (2, 2), f"cx = {c}", size=11)
         body = stack(

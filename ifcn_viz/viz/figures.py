@@ -13,6 +13,7 @@ import numpy as np
 from torch import Tensor
 
 from ifcn_viz.inference.types import Proposals, Provenance, WindowResult
+from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.viz import maps as _maps
 from ifcn_viz.viz import proposals as _proposals
 from ifcn_viz.viz import provenance as _provenance
@@ -35,18 +36,16 @@ def plot_score_maps(ax, score_maps: Tensor | np.ndarray, title: str | None = Non
     return plot_view(ax, _maps.score_map_mosaic(score_maps, **kwargs), title)
 
 
-def plot_objectness(
-    ax, image: object, objectness: Tensor | np.ndarray, stride: int, title: str | None = None, **kwargs
-):
-    return plot_view(ax, _maps.objectness_overlay(image, objectness, stride, **kwargs), title)
+def plot_objectness(ax, image: object, grid: WindowGrid, title: str | None = None, **kwargs):
+    return plot_view(ax, _maps.objectness_overlay(image, grid, **kwargs), title)
 
 
 def plot_window(ax, image: object, window: WindowResult, score_maps=None, title: str | None = None, **kwargs):
     return plot_view(ax, _window.window_view(image, window, score_maps, **kwargs), title)
 
 
-def plot_provenance(ax, image: object, provenance: Provenance, stride: int, title: str | None = None, **kwargs):
-    return plot_view(ax, _provenance.provenance_view(image, provenance, stride, **kwargs), title)
+def plot_provenance(ax, image: object, provenance: Provenance, title: str | None = None, **kwargs):
+    return plot_view(ax, _provenance.provenance_view(image, provenance, **kwargs), title)
 
 
 def plot_proposals(ax, image: object, proposals: Proposals, top_n: int = 10, title: str | None = None, **kwargs):

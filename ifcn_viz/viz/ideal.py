@@ -5,8 +5,9 @@ Here we close the loop: assembling those maps at every instance's centre cell an
 at image resolution gives each instance back -- with k^2 relative-position maps.  With k = 1 (one map, i.e. a
 semantic FCN) the same window copies *every* foreground cell it covers, so touching instances merge.
 
-Pasting here is nearest-neighbour (each window cell becomes the ``stride x stride`` pixels it stands for): the
-exact inverse of the ideal maps' cell quantisation.  The Predictor pastes learned windows bilinearly.
+Windows come from :class:`ifcn_viz.inference.window.WindowGrid` and are pasted with its nearest-cell paste
+(:func:`~ifcn_viz.inference.window.paste_window_cells`: each window cell becomes the ``stride x stride`` pixels it
+stands for), the exact inverse of the ideal maps' cell quantisation.  Learned windows are pasted bilinearly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ifcn_viz.model.assemble import assemble_at
+from ifcn_viz.inference.window import WindowGrid, paste_window_cells
 from ifcn_viz.model.ideal import IdealMaps, ideal_score_maps
 
 
@@ -26,28 +27,6 @@ class IdealReassembly(NamedTuple):
     windows: Tensor  # (N, m, m) assembled logits at each instance's centre cell
     pasted: np.ndarray  # (N, H, W) bool: each window pasted back at image resolution, thresholded
     ious: np.ndarray  # (N,) float: IoU of pasted[n] with masks[n]
-
-
-def paste_cells(
-    window: Tensor | np.ndarray, center: tuple[int, int], stride: int, image_hw: tuple[int, int]
-) -> np.ndarray:
-    """Paste an ``(m, m)`` window of per-cell values centred at cell ``center`` = (cy, cx) into an
-    ``(H, W)`` float array (nearest: window cell (i, j) fills pixels ``[(cy - r + i) * s, (cy - r + i + 1) * s)``
-    by the same along x); pixels outside the window are NaN."""
-    w = window.detach().cpu().numpy() if isinstance(window, Tensor) else np.asarray(window)
-    m = w.shape[0]
-    if w.ndim != 2 or w.shape[1] != m:
-        raise ValueError(f"window must be square (m, m), got shape {w.shape}")
-    h, wd = image_hw
-    r = m // 2
-    cy, cx = center
-    out = np.full((h, wd), np.nan, dtype=np.float32)
-    ys = np.arange(h) // stride - (cy - r)  # window row of each pixel row
-    xs = np.arange(wd) // stride - (cx - r)
-    yin, xin = (ys >= 0) & (ys < m), (xs >= 0) & (xs < m)
-    if yin.any() and xin.any():
-        out[np.ix_(yin, xin)] = w[np.ix_(ys[yin], xs[xin])]
-    return out
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,13 +70,13 @@ def ideal_reassembly(
     maps = _ideal_maps_cropped(masks_np, k, m, stride)
     n, h, w = masks_np.shape
     valid = (maps.centers[:, 0] >= 0).nonzero().flatten()
-    centers = torch.zeros((n, 3), dtype=torch.long)
-    centers[:, 1:] = maps.centers.clamp(min=0)
-    windows = assemble_at(maps.score_maps[None], centers, m)  # (N, m, m)
+    grid = WindowGrid.from_maps(maps.score_maps, m, stride, maps.objectness, image_hw=(h, w))
+    centers = maps.centers.clamp(min=0)
+    windows = grid.logits(centers[:, 0], centers[:, 1])  # (N, m, m)
     pasted = np.zeros((n, h, w), dtype=bool)
     logit_thr = float(np.log(threshold / (1.0 - threshold)))
     for i in valid.tolist():
-        vals = paste_cells(windows[i], tuple(maps.centers[i].tolist()), stride, (h, w))
+        vals = paste_window_cells(grid.window(*maps.centers[i].tolist()), (h, w))
         pasted[i] = np.nan_to_num(vals, nan=-np.inf) >= logit_thr
     ious = np.array([mask_iou(pasted[i], masks_np[i]) for i in range(n)], dtype=np.float32)
     return IdealReassembly(maps, windows, pasted, ious)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from ifcn_viz.model.assemble import assemble_at, bin_edges
+from ifcn_viz.inference.window import WindowGrid, copied_region
 from ifcn_viz.viz.ideal import ideal_reassembly
 from ifcn_viz.viz.palette import (
     INK,
@@ -24,10 +24,13 @@ from ifcn_viz.viz.palette import (
     as_numpy,
     blend,
     colormap_lut,
+    draw_bin_grid,
     draw_label,
+    draw_window_frame,
     logit_colorbar,
     mask_edges,
     pad,
+    place_label,
     prob_colorbar,
     rank_color,
     resize,
@@ -50,17 +53,6 @@ def _maps_k(score_maps: object, k: int | None) -> tuple[np.ndarray, int]:
     if kk * kk != s.shape[0] or (k is not None and k != kk):
         raise ValueError(f"score_maps has {s.shape[0]} channels; expected k*k (k={k if k is not None else '?'})")
     return s, kk
-
-
-def copied_region(
-    k: int, m: int, cy: int, cx: int, a: int, b: int, map_hw: tuple[int, int]
-) -> tuple[int, int, int, int] | None:
-    """Map cells ``(y0, y1, x0, x1)`` (exclusive ends) that sub-window (a, b) of the window at (cy, cx) copies
-    from map ``a * k + b``, clipped to the map; None when they lie wholly outside it."""
-    e, r = bin_edges(k, m), m // 2
-    y0, y1 = max(0, cy - r + e[a]), min(map_hw[0], cy - r + e[a + 1])
-    x0, x1 = max(0, cx - r + e[b]), min(map_hw[1], cx - r + e[b + 1])
-    return (y0, y1, x0, x1) if y0 < y1 and x0 < x1 else None
 
 
 @dataclass(frozen=True)
@@ -159,15 +151,13 @@ def score_map_mosaic(
             wy0, wx0 = max(0, cy - r), max(0, cx - r)
             wy1, wx1 = min(h, cy + r + 1), min(w, cx + r + 1)
             if wy0 < wy1 and wx0 < wx1:
-                draw.rectangle(
-                    (ox + wx0 * cell_px, oy + wy0 * cell_px, ox + wx1 * cell_px - 1, oy + wy1 * cell_px - 1),
-                    outline=(110, 110, 110),
-                )
+                box = (ox + wx0 * cell_px, oy + wy0 * cell_px, ox + wx1 * cell_px, oy + wy1 * cell_px)
+                draw_window_frame(draw, box, (110, 110, 110))
             reg = copied_region(k, m, cy, cx, a, b, (h, w))
             if reg is not None:
                 y0, y1, x0, x1 = reg
-                box = (ox + x0 * cell_px, oy + y0 * cell_px, ox + x1 * cell_px - 1, oy + y1 * cell_px - 1)
-                draw.rectangle(box, outline=INK, width=2 if cell_px >= 3 else 1)
+                box = (ox + x0 * cell_px, oy + y0 * cell_px, ox + x1 * cell_px, oy + y1 * cell_px)
+                draw_window_frame(draw, box, INK, width=2 if cell_px >= 3 else 1)
     if labels:
         for c in range(k * k):
             a, b = divmod(c, k)
@@ -212,43 +202,44 @@ def top_windows(objectness: Tensor | np.ndarray, top: int = 5, radius: int = 2) 
 
 def objectness_overlay(
     image: object,
-    objectness: Tensor | np.ndarray,
-    stride: int,
-    factor: float = 1.0,
+    grid: WindowGrid,
     top: int = 5,
-    m: int | None = None,
+    windows: bool = True,
     alpha: float = 0.55,
     colorbar: bool = True,
 ) -> np.ndarray:
-    """Objectness probability as a viridis heat map over the image (original resolution), with a colour bar.
+    """Objectness probability of one scale (``grid``, e.g. ``predictor.grid(scale)``) as a viridis heat map over
+    the image (original resolution), with a colour bar.
 
-    Feature cell (y, x) covers original pixels ``[y s / f, (y + 1) s / f)`` (``factor`` f = resized / original).
-    The ``top`` local maxima are marked in the rank palette with their probability; with ``m`` given, their
-    m x m windows are outlined too.
+    Each pixel shows the objectness of the feature cell under it (:meth:`WindowGrid.cell_of_pixel`'s rule).  The
+    ``top`` local maxima are marked in the rank palette with their probability; with ``windows``, their m x m
+    windows are outlined too (boxes from :meth:`WindowGrid.boxes`).
     """
+    if not isinstance(grid, WindowGrid):
+        raise TypeError(f"grid must be an ifcn_viz.inference.window.WindowGrid, got {type(grid).__name__}")
     img = to_rgb_uint8(image)
-    o = as_numpy(objectness, "objectness")
-    if o.ndim == 3 and o.shape[0] == 1:
-        o = o[0]
-    if o.ndim != 2:
-        raise ValueError(f"objectness must be (H', W'), got shape {o.shape}")
+    o = grid.maps.objectness.numpy()
     H, W = img.shape[:2]
+    if (H, W) != tuple(grid.image_hw):
+        raise ValueError(
+            f"image is {H}x{W} but the maps were computed for a {grid.image_hw[0]}x{grid.image_hw[1]} image"
+        )
     p = 1.0 / (1.0 + np.exp(-np.clip(o, -60, 60)))
-    rows = np.minimum((np.arange(H) * factor / stride).astype(int), o.shape[0] - 1)
-    cols = np.minimum((np.arange(W) * factor / stride).astype(int), o.shape[1] - 1)
+    fy, fx = grid.factors
+    rows = np.minimum(((np.arange(H) + 0.5) * fy // grid.stride).astype(int), o.shape[0] - 1)
+    cols = np.minimum(((np.arange(W) + 0.5) * fx // grid.stride).astype(int), o.shape[1] - 1)
     heat = colormap_lut(PROB_CMAP)[(p * 255 + 0.5).astype(np.uint8)[np.ix_(rows, cols)]]
     out = Image.fromarray(blend(img, heat, alpha))
     draw = ImageDraw.Draw(out)
-    cell = stride / factor
+    ch, cw = grid.cell_size
+    placed: list[tuple[int, int, int, int]] = []
     for rank, (cy, cx, prob) in enumerate(top_windows(o, top)):
         col = rank_color(rank)
-        if m is not None:
-            r = m // 2
-            draw.rectangle(
-                ((cx - r) * cell, (cy - r) * cell, (cx + r + 1) * cell - 1, (cy + r + 1) * cell - 1), outline=col
-            )
-        draw.rectangle((cx * cell, cy * cell, (cx + 1) * cell - 1, (cy + 1) * cell - 1), outline=col, width=2)
-        draw_label(draw, (cx * cell, cy * cell - 2), f"#{rank + 1} {prob:.2f}", size=11, anchor="lb")
+        if windows:
+            box = grid.boxes(torch.tensor([cy]), torch.tensor([cx]))[0].tolist()
+            draw_window_frame(draw, tuple(box), col)
+        draw_window_frame(draw, (cx * cw, cy * ch, (cx + 1) * cw, (cy + 1) * ch), col, width=2)
+        placed.append(place_label(draw, (cx * cw, cy * ch - 2), f"#{rank + 1} {prob:.3f}", placed, (W, H), size=11))
     arr = np.asarray(out)
     if not colorbar:
         return arr
@@ -260,38 +251,41 @@ def _window_probs_panel(window_logits: Tensor, k: int, m: int, cell_px: int = 8)
     p = torch.sigmoid(window_logits.float()).numpy()
     tile = upsample(apply_colormap(p, PROB_CMAP, 0.0, 1.0), cell_px)
     pil = Image.fromarray(tile)
-    draw = ImageDraw.Draw(pil)
-    for e in bin_edges(k, m)[1:-1]:
-        draw.line((e * cell_px, 0, e * cell_px, m * cell_px), fill=(255, 255, 255))
-        draw.line((0, e * cell_px, m * cell_px, e * cell_px), fill=(255, 255, 255))
+    draw_bin_grid(ImageDraw.Draw(pil), (0, 0), (cell_px, cell_px), k, m, interior_only=True)
     return np.asarray(pil)
 
 
 def ideal_vs_learned(
-    ideal_maps: Tensor | np.ndarray,
-    learned_maps: Tensor | np.ndarray,
-    window: tuple[int, int, int] | None = None,
+    ideal: WindowGrid,
+    learned: WindowGrid,
+    center: tuple[int, int] | None = None,
     image: object | None = None,
-    stride: int = 8,
-    factor: float = 1.0,
     cell_px: int | None = None,
 ) -> np.ndarray:
     """Ideal maps (from ground truth, :func:`ideal_score_maps`) beside the learned ones, both as probabilities on
-    one viridis scale; with ``window=(cy, cx, m)``, the windows both assemble there are shown under them."""
-    ideal, k = _maps_k(ideal_maps, None)
-    learned, k2 = _maps_k(learned_maps, k)
-    if ideal.shape != learned.shape:
-        raise ValueError(f"ideal and learned maps must have the same shape, got {ideal.shape} vs {learned.shape}")
-    cols = []
-    for name, maps in (("ideal (from ground truth)", ideal), ("learned (the model)", learned)):
-        mosaic = score_map_mosaic(
-            maps, k, image, window, probs=True, cell_px=cell_px, stride=stride, factor=factor, colorbar=False
+    one viridis scale; with ``center=(cy, cx)``, the windows both grids assemble there (each with its own fill) are
+    shown under them.  Both grids must cover the same feature map (``WindowGrid.from_maps`` for plain maps)."""
+    for name, g in (("ideal", ideal), ("learned", learned)):
+        if not isinstance(g, WindowGrid):
+            raise TypeError(f"{name} must be an ifcn_viz.inference.window.WindowGrid, got {type(g).__name__}")
+    if ideal.maps.score_maps.shape != learned.maps.score_maps.shape or ideal.m != learned.m:
+        raise ValueError(
+            f"ideal and learned maps must have the same shape and m, got {tuple(ideal.maps.score_maps.shape)} "
+            f"(m={ideal.m}) vs {tuple(learned.maps.score_maps.shape)} (m={learned.m})"
         )
+    k, m = learned.k, learned.m
+    cols = []
+    for name, g in (("ideal (from ground truth)", ideal), ("learned (the model)", learned)):
+        window = (center[0], center[1], m) if center is not None else None
+        mosaic = score_map_mosaic(
+            g.maps.score_maps, k, image, window, probs=True, cell_px=cell_px, stride=learned.stride,
+            factor=learned.maps.factor, colorbar=False,
+        )  # fmt: skip
         panel = title_panel(mosaic, name)
-        if window is not None:
-            cy, cx, m = window
-            win = assemble_at(torch.from_numpy(maps)[None], torch.tensor([[0, cy, cx]]), m)[0]
-            asm = title_panel(_window_probs_panel(win, k, m), f"assembled at (cy={cy}, cx={cx})", size=12)
+        if center is not None:
+            win = g.window(*center)
+            asm = title_panel(_window_probs_panel(win.logits, k, m), f"assembled at (cy={win.center[0]}, "
+                              f"cx={win.center[1]})", size=12)  # fmt: skip
             panel = stack([panel, asm], axis=0, gap=6)
         cols.append(panel)
     out = stack(cols, axis=1, gap=16)

@@ -228,6 +228,86 @@ def draw_label(
     draw.text(xy, text, font=font(size), fill=fill, anchor=anchor)
 
 
+def draw_window_frame(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[float, float, float, float],
+    color: tuple[int, int, int] = INK,
+    width: int = 1,
+) -> None:
+    """The outline of a window (or any cell block) whose extent is ``box`` = (x0, y0, x1, y1), exclusive ends, in
+    the drawing's pixels: the frame lies on the first and last pixel rows/columns the box covers."""
+    x0, y0, x1, y1 = box
+    draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=color, width=width)
+
+
+def bin_grid_lines(origin: float, cell: float, k: int, m: int) -> list[int]:
+    """Pixel positions of the k + 1 sub-window edges of an m-cell window starting at ``origin`` with cells of
+    ``cell`` pixels: interior edges on the first pixel of the next sub-window, the closing edge on the last pixel."""
+    from ifcn_viz.model.assemble import bin_edges
+
+    e = bin_edges(k, m)
+    return [int(np.floor(origin + p * cell + 1e-6)) for p in e[:-1]] + [int(np.ceil(origin + m * cell - 1e-6)) - 1]
+
+
+def draw_bin_grid(
+    draw: ImageDraw.ImageDraw,
+    origin: tuple[float, float],
+    cell: tuple[float, float],
+    k: int,
+    m: int,
+    color: tuple[int, int, int] = BACKGROUND,
+    interior_only: bool = False,
+) -> tuple[list[int], list[int]]:
+    """The k x k sub-window grid of an m x m window whose top-left is ``origin`` = (x, y) and whose cells are
+    ``cell`` = (height, width) pixels; returns the drawn columns and rows (:func:`bin_grid_lines`)."""
+    xs = bin_grid_lines(origin[0], cell[1], k, m)
+    ys = bin_grid_lines(origin[1], cell[0], k, m)
+    cols, rows = (xs[1:-1], ys[1:-1]) if interior_only else (xs, ys)
+    for x in cols:
+        draw.line((x, ys[0], x, ys[-1]), fill=color)
+    for y in rows:
+        draw.line((xs[0], y, xs[-1], y), fill=color)
+    return xs, ys
+
+
+def place_label(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    placed: list[tuple[int, int, int, int]],
+    bounds: tuple[int, int],
+    size: int = 12,
+    fill: tuple[int, int, int] = INK,
+    bg: tuple[int, int, int] = (255, 255, 255),
+) -> tuple[int, int, int, int]:
+    """A label near ``xy`` (preferably with its bottom-left there, i.e. just above the point) that overlaps none of
+    the ``placed`` label boxes and stays inside ``bounds`` = (width, height); returns its box (append it to
+    ``placed``).  Tries above, below, right and left of the point, then further out; when every spot collides, the
+    first."""
+    gx0, gy0, gx1, gy1 = font(size).getbbox(text)
+    tw, th = int(gx1 - gx0) + 4, int(gy1 - gy0) + 2  # a tight box: the glyphs plus a 2 px / 1 px margin
+    x, y = xy
+    width, height = bounds
+    candidates = []
+    for step in (0, 1, 2, 3):
+        d = step * (th + 2)
+        candidates += [(x, y - th - d), (x, y + 3 + d), (x + 5 + d, y - th // 2), (x - tw - 5 - d, y - th // 2)]
+
+    def box_at(px: float, py: float) -> tuple[int, int, int, int]:
+        px = min(max(0, px), max(0, width - tw))
+        py = min(max(0, py), max(0, height - th))
+        return int(px), int(py), int(px) + tw, int(py) + th
+
+    def free(b: tuple[int, int, int, int]) -> bool:
+        return all(b[2] <= o[0] or o[2] <= b[0] or b[3] <= o[1] or o[3] <= b[1] for o in placed)
+
+    boxes = [box_at(px, py) for px, py in candidates]
+    box = next((b for b in boxes if free(b)), boxes[0])
+    draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=bg)
+    draw.text((box[0] + 2 - gx0, box[1] + 1 - gy0), text, font=font(size), fill=fill)
+    return box
+
+
 def title_panel(panel: np.ndarray, title: str, size: int = 14) -> np.ndarray:
     """The panel with a title strip above it."""
     tw, th = text_size(title, size)

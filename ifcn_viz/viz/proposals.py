@@ -14,8 +14,11 @@ from ifcn_viz.viz.palette import (
     INK,
     blend,
     draw_label,
+    draw_window_frame,
+    font,
     mask_edges,
     pad,
+    place_label,
     rank_color,
     same_size,
     stack,
@@ -58,11 +61,17 @@ def proposals_view(
         sub[edge] = col
     pil = Image.fromarray(out)
     draw = ImageDraw.Draw(pil)
-    for r in range(n - 1, -1, -1):
-        x0, y0, x1, y1 = (float(v) for v in p.boxes[r])
-        if boxes:
-            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=rank_color(r))
-        draw_label(draw, (x0 + 1, y0 + 1), f"#{r + 1} {float(p.scores[r]):.2f}", size=11, bg=rank_color(r))
+    if boxes:
+        for r in range(n - 1, -1, -1):
+            draw_window_frame(draw, tuple(float(v) for v in p.boxes[r]), rank_color(r))
+    placed: list[tuple[int, int, int, int]] = []
+    for r in range(n):  # the best first, so it gets the spot nearest its mask; no label covers another
+        x0, y0 = float(p.boxes[r][0]), float(p.boxes[r][1])
+        text = f"#{r + 1} {float(p.scores[r]):.3f}"
+        gy0, gy1 = font(11).getbbox(text)[1::2]
+        below = y0 + 1 + (gy1 - gy0) + 2  # first choice: just inside the box's top-left corner
+        placed.append(place_label(draw, (x0 + 1, below), text, placed, (img.shape[1], img.shape[0]), 11,
+                                  bg=rank_color(r)))  # fmt: skip
     return np.asarray(pil)
 
 

@@ -4,24 +4,24 @@ A feature cell p is covered by the m^2 windows centred at p + (u - r, v - r), u,
 at c sees p in its cell (i, j) = p - c + (r, r) and so reads map ``g(i) * k + g(j)`` at p: the windows above-left
 of p read it through their bottom-right map, those below-right through their top-left map.  The same pixel can
 therefore be "in" one window and "out" of its neighbour -- the point of instance-sensitive maps (paper, Sec. 3).
+
+The :class:`~ifcn_viz.inference.types.Provenance` itself comes from inference
+(:meth:`ifcn_viz.inference.window.WindowGrid.provenance`, also ``Predictor.provenance``); this module draws it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
-from torch import Tensor
 
-from ifcn_viz.inference.types import Provenance, ProvenanceEntry
-from ifcn_viz.model.assemble import cell_to_map_index
-from ifcn_viz.model.geometry import pixel_to_cell
-from ifcn_viz.viz.maps import _maps_k
+from ifcn_viz.inference.types import Provenance
 from ifcn_viz.viz.palette import (
     INK,
     LOGIT_CMAP,
     apply_colormap,
     blend,
     draw_label,
+    draw_window_frame,
     logit_colorbar,
     pad,
     rank_color,
@@ -30,26 +30,6 @@ from ifcn_viz.viz.palette import (
     title_panel,
     to_rgb_uint8,
 )
-
-
-def provenance_from_maps(
-    score_maps: Tensor | np.ndarray, x: float, y: float, stride: int, m: int, factor: float = 1.0, scale_index: int = 0
-) -> Provenance:
-    """The :class:`Provenance` of original pixel (x, y) computed from plain maps ``(k*k, H', W')``."""
-    s, k = _maps_k(score_maps, None)
-    h, w = s.shape[1:]
-    fy, fx = pixel_to_cell(x * factor, y * factor, stride)
-    if not (0 <= fy < h and 0 <= fx < w):
-        raise ValueError(f"pixel (x={x}, y={y}) falls in feature cell ({fy}, {fx}), outside the {h}x{w} map")
-    r = m // 2
-    c2m = cell_to_map_index(k, m).numpy()
-    entries = []
-    for cy in range(max(0, fy - r), min(h, fy + r + 1)):
-        for cx in range(max(0, fx - r), min(w, fx + r + 1)):
-            i, j = fy - cy + r, fx - cx + r
-            ch = int(c2m[i, j])
-            entries.append(ProvenanceEntry((cy, cx), (i, j), ch, float(s[ch, fy, fx])))
-    return Provenance((int(x), int(y)), scale_index, (fy, fx), entries, k, m)
 
 
 def channel_grid(provenance: Provenance) -> np.ndarray:
@@ -65,8 +45,6 @@ def channel_grid(provenance: Provenance) -> np.ndarray:
 def provenance_view(
     image: object,
     provenance: Provenance,
-    stride: int,
-    factor: float = 1.0,
     cell_px: int = 16,
     threshold: float = 0.5,
     vmax: float | None = None,
@@ -87,18 +65,17 @@ def provenance_view(
     vmax = symmetric_range(vals, vmax)
     fy, fx = provenance.feature_cell
     px, py = provenance.pixel
-    cell = stride / factor
+    ch, cw = provenance.cell_size
     # left: the centres' region (plus half a window around it) cropped from the image
-    margin = r * cell
-    x0 = int(max(0, (fx - r) * cell - margin))
-    y0 = int(max(0, (fy - r) * cell - margin))
-    x1 = int(min(img.shape[1], (fx + r + 1) * cell + margin))
-    y1 = int(min(img.shape[0], (fy + r + 1) * cell + margin))
+    x0 = int(max(0, (fx - r) * cw - r * cw))
+    y0 = int(max(0, (fy - r) * ch - r * ch))
+    x1 = int(min(img.shape[1], (fx + r + 1) * cw + r * cw))
+    y1 = int(min(img.shape[0], (fy + r + 1) * ch + r * ch))
     crop = img[y0:y1, x0:x1].copy()
     colours = apply_colormap(vals, LOGIT_CMAP, -vmax, vmax)
     hh, ww = crop.shape[:2]
-    ys = ((np.arange(hh) + y0) // cell).astype(int) - (fy - r)
-    xs = ((np.arange(ww) + x0) // cell).astype(int) - (fx - r)
+    ys = ((np.arange(hh) + y0 + 0.5) // ch).astype(int) - (fy - r)  # the cell under each pixel's centre
+    xs = ((np.arange(ww) + x0 + 0.5) // cw).astype(int) - (fx - r)
     yin, xin = (ys >= 0) & (ys < m), (xs >= 0) & (xs < m)
     over = np.zeros_like(crop)
     covered = np.zeros((hh, ww), dtype=bool)
@@ -108,8 +85,8 @@ def provenance_view(
         covered[np.ix_(yin, xin)] = ~np.isnan(vals[np.ix_(ys[yin], xs[xin])])
     left = Image.fromarray(blend(crop, over, 0.7, covered))
     dl = ImageDraw.Draw(left)
-    wx0, wy0 = (fx - r) * cell - x0, (fy - r) * cell - y0
-    dl.rectangle((wx0, wy0, wx0 + m * cell - 1, wy0 + m * cell - 1), outline=rank_color(0), width=2)
+    wx0, wy0 = (fx - r) * cw - x0, (fy - r) * ch - y0
+    draw_window_frame(dl, (wx0, wy0, wx0 + m * cw, wy0 + m * ch), rank_color(0), width=2)
     dl.ellipse((px - x0 - 4, py - y0 - 4, px - x0 + 4, py - y0 + 4), outline=INK, fill=(255, 255, 255), width=2)
     # right: the enlarged grid with channel blocks
     big = np.repeat(np.repeat(colours, cell_px, 0), cell_px, 1)

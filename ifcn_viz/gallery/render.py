@@ -1,6 +1,6 @@
 """Render every view for one example image into a folder (docs/gallery/ by default).
 
-    python -m ifcn_viz.viz.gallery --out docs/gallery [--image PATH] [--checkpoint shipped|PATH]
+    python -m ifcn_viz.gallery.render --out docs/gallery [--image PATH] [--checkpoint shipped|PATH]
     ifcn-viz gallery --out docs/gallery
 
 The ground-truth views (ideal maps, k = 1 vs k = 5, training targets) use a synthetic scene with touching
@@ -12,6 +12,7 @@ scene's *ideal* maps instead and say so in their titles, and a message names wha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.viz import (
     assembly_frames,
     effective_receptive_field,
@@ -28,7 +30,6 @@ from ifcn_viz.viz import (
     nms_steps_view,
     objectness_overlay,
     proposals_view,
-    provenance_from_maps,
     provenance_view,
     receptive_field_view,
     save_gif,
@@ -39,7 +40,6 @@ from ifcn_viz.viz import (
     theoretical_receptive_field,
     top_windows,
     training_targets_view,
-    window_result_from_maps,
     window_view,
 )
 from ifcn_viz.viz.palette import pad, title_panel, to_rgb_uint8
@@ -102,23 +102,21 @@ def render_gallery(
     if predictor is not None:
         predictor.set_image(img)
         sm = predictor.scales[predictor.default_scale]
-        maps, obj, stride, factor, m = sm.score_maps, sm.objectness, sm.stride, sm.factor, predictor.m
+        grid = predictor.grid(sm.index)
         source = f"learned maps, scale {sm.index} (shorter side {sm.shorter_side})"
     elif masks is not None and image is None:
         ideal = ideal_score_maps(masks, K, M, STRIDE)
-        maps, obj, stride, factor, m = ideal.score_maps, ideal.objectness[0], STRIDE, 1.0, M
+        grid = WindowGrid.from_maps(ideal.score_maps, M, STRIDE, ideal.objectness[0], image_hw=img.shape[:2])
     else:
         log("no model and no ground truth for this image: only the receptive-field view can be drawn")
-        maps = None
-    if maps is not None:
+        grid = None
+    if grid is not None:
+        maps, obj, stride, factor, m = grid.maps.score_maps, grid.maps.objectness, grid.stride, grid.maps.factor, grid.m
         cy, cx, _ = top_windows(obj, 1)[0]
         if masks is not None and image is None:  # the window on one of the touching objects: the interesting one
             ys, xs = np.nonzero(masks[_inner_of(masks, _touching_pair(masks))])
             px, py = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
-            cy, cx = (
-                min(int(py * factor // stride), maps.shape[1] - 1),
-                min(int(px * factor // stride), maps.shape[2] - 1),
-            )
+            cy, cx = grid.cell_of_pixel(px, py)
         put(
             "score_maps.png",
             pad(
@@ -135,29 +133,18 @@ def render_gallery(
         )
         put(
             "objectness.png",
-            pad(title_panel(objectness_overlay(img, obj, stride, factor, top=5, m=m), f"objectness: {source}")),
+            pad(title_panel(objectness_overlay(img, grid, top=5), f"objectness: {source}")),
         )
-        win = window_result_from_maps(maps, (cy, cx), m, stride, obj, factor)
-        if predictor is not None:
-            x, y = (cx + 0.5) * stride / factor, (cy + 0.5) * stride / factor
-            win = predictor.window(x, y, sm.index)
+        win = grid.window(cy, cx)
         put("window.png", pad(window_view(img, win, maps)))
-        frames = assembly_frames(maps, (cy, cx), m, cell_px=9)
+        frames = assembly_frames(grid, (cy, cx), cell_px=9)
         written.append(save_gif(frames, out / "assembly.gif", duration_ms=450))
         put("assembly_step.png", frames[len(frames) // 2])
         row_cols = list(range(max(0, cx - 12), min(maps.shape[2], cx + 13), 2))
-        written.append(
-            save_gif(
-                slide_frames(maps, cy, m, row_cols, img, stride, factor, cell_px=6), out / "slide.gif", duration_ms=350
-            )
-        )
-        prov_xy = ((cx + 3.5) * stride / factor, (cy + 0.5) * stride / factor)
-        prov = (
-            predictor.provenance(*prov_xy, sm.index)
-            if predictor
-            else provenance_from_maps(maps, *prov_xy, stride, m, factor)
-        )
-        put("provenance.png", provenance_view(img, prov, stride, factor))
+        written.append(save_gif(slide_frames(grid, cy, row_cols, img, cell_px=6), out / "slide.gif", duration_ms=350))
+        ch, cw = grid.cell_size
+        prov = grid.provenance((cx + 3.5) * cw, (cy + 0.5) * ch)
+        put("provenance.png", provenance_view(img, prov))
     if masks is not None:
         ideal = ideal_score_maps(masks, K, M, STRIDE)
         touching = _touching_pair(masks)
@@ -170,7 +157,8 @@ def render_gallery(
             cy0, cx0 = ideal_s.centers[_inner_of(masks, touching)].tolist()
             hf, wf = maps.shape[1:]
             ideal_maps = ideal_s.score_maps[:, :hf, :wf]  # (k*k, H', W'): the model's grid may floor, not ceil
-            put("ideal_vs_learned.png", pad(ideal_vs_learned(ideal_maps, maps, (cy0, cx0, m), scene, stride, factor)))
+            ideal_grid = WindowGrid(dataclasses.replace(sm, score_maps=ideal_maps), m)
+            put("ideal_vs_learned.png", pad(ideal_vs_learned(ideal_grid, grid, (cy0, cx0), scene)))
         else:
             put(
                 "ideal_maps.png",
@@ -251,9 +239,9 @@ def _receptive(img: np.ndarray, predictor) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ifcn_viz.viz.commands import add_arguments
+    from ifcn_viz.gallery.commands import add_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m ifcn_viz.viz.gallery", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ifcn_viz.gallery.render", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -1,9 +1,9 @@
 """Many users at once: N ``gradio_client`` clients, each with its own image, sending mixed requests to a server.
 
-Used by the concurrency test and ``bench/bench_app.py``.  Each client uploads a different image (different size
-and pixels), then sends ``requests - 1`` more requests cycling through window, provenance, proposals and a
-re-upload; every answer must carry the client's own image fingerprint and size.  Errors and mismatches are
-counted, not raised, so one run reports them all.
+Used by ``bench/bench_app.py`` and ``tests/test_app_concurrency.py``.  Each client uploads a different image
+(different size and pixels), then sends ``requests - 1`` more requests cycling through window, provenance,
+proposals and a re-upload; every answer must carry the client's own image fingerprint and size.  Errors and
+mismatches are counted, not raised, so one run reports them all.
 """
 
 from __future__ import annotations

@@ -1,15 +1,25 @@
-"""`ifcn-viz gallery`: render every view for an example image (see ifcn_viz.viz.gallery)."""
+"""`ifcn-viz gallery`: render every view for an example image (see :mod:`ifcn_viz.gallery.render`)."""
 
 from __future__ import annotations
 
 import argparse
 
 
+def _checkpoint_or_none(text: str) -> str:
+    from ifcn_viz import cliargs as T
+
+    return text if text.lower() == "none" else T.checkpoint(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="docs/gallery", help="output folder (default: docs/gallery)")
-    parser.add_argument("--image", default=None, help="an image file to use instead of the synthetic scene")
+    from ifcn_viz import cliargs as T
+
+    parser.add_argument("--out", type=T.writable_dir, default="docs/gallery", help="output folder")
+    parser.add_argument("--image", type=T.existing_file, default=None, help="an image file to use instead of the "
+                        "synthetic scene (PNG, JPEG, GIF, BMP, TIFF or WebP)")  # fmt: skip
     parser.add_argument(
         "--checkpoint",
+        type=_checkpoint_or_none,
         default="shipped",
         help="'shipped' (default), a .safetensors path, or 'none' to draw from ideal maps only",
     )
@@ -27,6 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from ifcn_viz.viz.gallery import run
+    from ifcn_viz.gallery.render import run
 
     return run(args)

@@ -1,12 +1,13 @@
-"""The app's pure functions: session + parameters in, RGB uint8 pictures and JSON-ready dicts out.
+"""The app's views as pure functions: session + parameters in, RGB uint8 pictures and JSON-ready dicts out.
 
-No Gradio here.  ``demo.py`` calls these from its event handlers (which add gr.State, gr.Warning and the
-click's ``evt.index``) and exposes each one with ``gr.api`` for ``gradio_client``; tests call them directly.
+No Gradio here.  The page's event handlers (``handlers.py``, adding gr.State, gr.Warning and the click's
+``evt.index``) and the API endpoints (``api.py``, for ``gradio_client``) both call these; tests call them directly.
 Coordinates are original-image pixels ``(x, y)``; arrays index ``[y, x]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 from ifcn_viz.app.session import DISPLAY_MAX_SIDE, ImageSession
 from ifcn_viz.inference.predictor import Predictor
 from ifcn_viz.inference.types import Proposals, WindowResult
+from ifcn_viz.inference.window import WindowGrid
 
 EXPLORE_PRE_NMS_TOP_K = 300
 """Candidates kept before NMS in the explorer (ours; the Predictor's default is the preset's, e.g. 1000): the
@@ -64,7 +66,16 @@ def resolve_scale(predictor: Predictor, scale: int | None) -> int:
 
 
 def scale_choices(predictor: Predictor) -> list[tuple[str, int]]:
-    """Dropdown choices: ``(label, index)`` per inference scale, with the window's size in input pixels."""
+    """Dropdown choices: ``(label, index)`` per scale of the current image, each with the object sizes it serves
+    (``predictor.levels``: objects whose side lands in the window's positive band at that scale).  Before an image
+    is set, the fixed pyramid's sides; an adaptive pyramid's scales depend on the image, so none are listed yet."""
+    if predictor.image is not None and predictor.scales:
+        return [
+            (f"{i}: shorter side {lv.shorter_side} px, serves objects ~{lv.objects[0]:.0f}-{lv.objects[1]:.0f} px", i)
+            for i, lv in enumerate(predictor.levels)
+        ]
+    if predictor.infer.pyramid != "fixed":
+        return []
     win = predictor.m * predictor.stride
     return [
         (f"{i}: shorter side {s} px (windows ~{win} px at that size)", i) for i, s in enumerate(predictor.infer.scales)
@@ -161,7 +172,8 @@ def explore(
     f = sm.factor * session.display_scale**-1  # resized / displayed
     title = f"the k x k = {p.k * p.k} instance-sensitive score maps at scale {si} (shorter side {sm.shorter_side} px)"
     mosaic = score_map_mosaic(sm.score_maps, p.k, img, stride=sm.stride, factor=f, title=title)
-    obj = objectness_overlay(img, sm.objectness, sm.stride, f, top=5, m=p.m)
+    shown = WindowGrid(dataclasses.replace(sm, image_hw=tuple(img.shape[:2])), p.m, p.fill)  # on the shown image
+    obj = objectness_overlay(img, shown, top=5)
     panel = proposals_panel(session.image, props, top_n)
     fy, fx = sm.feature_hw
     data.update(scale=si, feature_hw=[fy, fx], k=p.k, m=p.m, stride=sm.stride)
@@ -221,8 +233,8 @@ def assembly_frames(session: ImageSession, x: float, y: float, scale: int | None
     x, y = check_pixel(session, x, y)
     p = session.predictor
     si = resolve_scale(p, scale)
-    cy, cx = p.pixel_to_cell(x, y, p.scales[si])
-    return frames(p.scales[si].score_maps, (cy, cx), p.m)
+    grid = p.grid(si)
+    return frames(grid, grid.cell_of_pixel(x, y))
 
 
 def frame_caption(k: int, step: int) -> str:
@@ -250,9 +262,8 @@ def provenance_at(
     x, y = check_pixel(session, x, y)
     p = session.predictor
     si = resolve_scale(p, scale)
-    sm = p.scales[si]
     prov = p.provenance(x, y, si)
-    view = provenance_view(session.image, prov, sm.stride, sm.factor)
+    view = provenance_view(session.image, prov)
     channels = sorted({e.channel for e in prov.entries})
     data = {
         **session.summary(),
@@ -298,7 +309,12 @@ def compare_scene(
     ideal_maps = ideal.score_maps[:, : hw[0], : hw[1]]  # ideal maps are ceil(H / s); the model's floor(H / s)
     cy, cx = (int(v) for v in ideal.centers[0]) if len(masks) else (hw[0] // 2, hw[1] // 2)
     cy, cx = min(cy, hw[0] - 1), min(cx, hw[1] - 1)
-    ivl = ideal_vs_learned(ideal_maps, learned, window=(cy, cx, m), image=image, stride=stride)
+    ivl = ideal_vs_learned(
+        WindowGrid.from_maps(ideal_maps, m, stride, image_hw=image.shape[:2]),
+        WindowGrid.from_maps(learned, m, stride, image_hw=image.shape[:2], fill=predictor.fill),
+        center=(cy, cx),
+        image=image,
+    )
     kc = k_comparison(masks, stride, m, ks=(1, k) if k != 1 else (1, 5), image=image)
     data = {"seed": int(seed), "size": int(size), "instances": int(len(masks)), "center": [cy, cx], "k": k, "m": m}
     return image, ivl, kc, data

@@ -1,0 +1,221 @@
+"""Every number that sizes memory or time, bounded before anything is allocated (docs/SECURITY.md lists them).
+
+Each limit is a named constant with its default; each ``check_*`` function raises :class:`LimitError` (a
+``ValueError``) with a one-line message saying what was too large and what is accepted.  This module imports
+neither torch nor PIL, so any layer (CLI parse time, the checkpoint loader, the image loader, the app) can call
+it before doing the expensive thing.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# ---------------------------------------------------------------- checkpoint cards (model size)
+MAX_HEAD_CHANNELS = 4096  # the paper uses 512; the shipped tiny model 128
+MAX_BACKBONE_WIDTH = 512  # tiny backbone width (shipped: 32)
+MAX_K = 15  # k x k score maps (paper: 5)
+MAX_M = 63  # window side in feature cells (paper: 21)
+# ---------------------------------------------------------------- checkpoint cards (inference cost)
+MAX_SCALES = 8  # number of inference scales = backbone runs per image (paper: 6)
+MAX_SCALE_SIDE = 2000  # shorter side of one inference scale, pixels (paper: up to 900)
+MAX_MAX_SIDE = 4000  # infer_config.max_side: cap on the longer side at any scale (default 2000)
+MAX_PRE_NMS_TOP_K = 10_000  # windows assembled per image before NMS (default 2000)
+MAX_TOP_N = 10_000  # proposals returned per image (AR@1000 needs 1000)
+# ---------------------------------------------------------------- checkpoint files
+MAX_ARCHIVE_ENTRIES = 10_000  # entries in a .pt / .pth zip archive
+MAX_ARCHIVE_UNPACKED_BYTES = 2 * 1024**3  # unpacked total of a .pt / .pth archive (VGG-16 paper model: ~0.1 GB)
+MAX_ARCHIVE_RATIO = 50  # unpacked / packed size of any compressed entry (torch.save stores entries uncompressed)
+MAX_CARD_BYTES = 1024**2  # a model card (JSON) larger than this is not a card
+# ---------------------------------------------------------------- images
+MIN_SIDE = 16  # smallest accepted side, pixels
+MAX_PIXELS = 40_000_000  # width * height, checked from the header before decoding
+MAX_ASPECT = 20  # longer side / shorter side: beyond it the max_side cap squashes the pyramid (see check_pyramid)
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # the only decoders ever called (no EPS/PDF/...)
+MAX_WINDOW_PIXELS = 40_000_000  # original-image pixels one pasted window may cover (clipped to the image)
+MAX_PYRAMID_PIXELS = 60_000_000  # sum over scales of the resized image's pixels (what the backbone sees)
+MAX_MASK_BYTES = 2 * 1024**3  # top_n full-resolution bool masks of one image (Proposals.masks is [N, H, W])
+# ---------------------------------------------------------------- training
+CKPT_SECONDS = 300.0  # a training checkpoint at least every 5 minutes (--ckpt-minutes)
+MIN_CKPTS_PER_RUN = 10  # ... and at least 10 per run whatever --iters (so a kill loses at most 10 % of the steps)
+MAX_THREADS = 1024  # --threads
+MAX_PORT = 65535  # --port (1..65535)
+
+
+class LimitError(ValueError):
+    """An input over one of this module's limits; the message is one line: what, the limit, what to do."""
+
+
+def _int_field(value: Any, name: str, lo: int, hi: int, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LimitError(f"{where}: {name} must be an integer in {lo}..{hi}, got {value!r}")
+    if not lo <= value <= hi:
+        raise LimitError(f"{where}: {name} = {value:,} is outside {lo}..{hi:,} (a limit of ifcn_viz.limits)")
+    return value
+
+
+def check_model_config(mc: Mapping[str, Any], where: str = "model card") -> None:
+    """Bound a card's ``model_config`` (plain dict) before any layer is built from it."""
+    if not isinstance(mc, Mapping):
+        raise LimitError(f"{where}: model_config must be an object, got {type(mc).__name__}")
+    if "head_channels" in mc:
+        _int_field(mc["head_channels"], "head_channels", 1, MAX_HEAD_CHANNELS, where)
+    if "backbone_width" in mc:
+        _int_field(mc["backbone_width"], "backbone_width", 1, MAX_BACKBONE_WIDTH, where)
+    if "k" in mc:
+        _int_field(mc["k"], "k", 1, MAX_K, where)
+    if "m" in mc:
+        _int_field(mc["m"], "m", 1, MAX_M, where)
+
+
+def check_infer_config(ic: Mapping[str, Any], where: str = "model card") -> None:
+    """Bound a card's ``infer_config`` (plain dict): number and size of scales, max_side, pre_nms_top_k, top_n."""
+    if not isinstance(ic, Mapping):
+        raise LimitError(f"{where}: infer_config must be an object, got {type(ic).__name__}")
+    if "scales" in ic:
+        scales = ic["scales"]
+        if not isinstance(scales, (list, tuple)) or not scales:
+            raise LimitError(f"{where}: infer_config.scales must be a non-empty list of pixel sizes, got {scales!r}")
+        if len(scales) > MAX_SCALES:
+            raise LimitError(
+                f"{where}: infer_config.scales has {len(scales)} entries; at most {MAX_SCALES} "
+                "(each is one backbone run per image)"
+            )
+        for s in scales:
+            _int_field(s, "infer_config.scales entry", MIN_SIDE, MAX_SCALE_SIDE, where)
+    if "max_side" in ic:
+        _int_field(ic["max_side"], "infer_config.max_side", MIN_SIDE, MAX_MAX_SIDE, where)
+    if "pre_nms_top_k" in ic:
+        _int_field(ic["pre_nms_top_k"], "infer_config.pre_nms_top_k", 1, MAX_PRE_NMS_TOP_K, where)
+    if "top_n" in ic:
+        _int_field(ic["top_n"], "infer_config.top_n", 1, MAX_TOP_N, where)
+    if "pyramid" in ic and ic["pyramid"] not in ("fixed", "adaptive"):
+        raise LimitError(f"{where}: infer_config.pyramid must be 'fixed' or 'adaptive', got {ic['pyramid']!r}")
+    if "min_object" in ic:
+        _int_field(ic["min_object"], "infer_config.min_object", MIN_SIDE, MAX_SCALE_SIDE, where)
+    if "max_pixels" in ic:
+        _int_field(ic["max_pixels"], "infer_config.max_pixels", 1, MAX_PYRAMID_PIXELS, where)
+
+
+def check_card(card: Mapping[str, Any], where: str = "model card") -> None:
+    """Bound every sizing field of a checkpoint card: ``model_config`` and, when present, ``infer_config``."""
+    check_model_config(card.get("model_config", {}), where)
+    if card.get("infer_config") is not None:
+        check_infer_config(card["infer_config"], where)
+
+
+def check_archive(path: str | Path, name: str | None = None) -> None:
+    """Bound a ``.pt`` / ``.pth`` zip archive from its directory alone (nothing is unpacked).
+
+    Refuses more than :data:`MAX_ARCHIVE_ENTRIES` entries, an unpacked total over
+    :data:`MAX_ARCHIVE_UNPACKED_BYTES`, or a compressed entry that expands more than :data:`MAX_ARCHIVE_RATIO`
+    times (a deflate bomb).  A file that is not a zip (a legacy torch pickle) is left to ``torch.load``.
+    """
+    name = name or Path(path).name
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise LimitError(f"{name} is not a readable archive: {err}") from err
+    if len(infos) > MAX_ARCHIVE_ENTRIES:
+        raise LimitError(f"{name} holds {len(infos):,} archive entries; at most {MAX_ARCHIVE_ENTRIES:,} are accepted")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_ARCHIVE_UNPACKED_BYTES:
+        raise LimitError(
+            f"{name} would unpack to {_gb(total)}; at most {_gb(MAX_ARCHIVE_UNPACKED_BYTES)} is accepted "
+            "(refused before unpacking)"
+        )
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_STORED and i.file_size > 1024**2:
+            if i.file_size > MAX_ARCHIVE_RATIO * max(i.compress_size, 1):
+                raise LimitError(
+                    f"{name}: entry {i.filename!r} expands {i.file_size / max(i.compress_size, 1):,.0f}x "
+                    f"({_gb(i.file_size)}); at most {MAX_ARCHIVE_RATIO}x is accepted (a decompression bomb guard; "
+                    "torch.save writes entries uncompressed)"
+                )
+
+
+def check_image_size(w: int, h: int, name: str = "image") -> None:
+    """The header-level checks, before decoding: minimum side, pixel count, aspect ratio."""
+    if min(w, h) < MIN_SIDE:
+        raise LimitError(f"{name} is {w}x{h} pixels; at least {MIN_SIDE} pixels a side is needed")
+    if w * h > MAX_PIXELS:
+        raise LimitError(
+            f"{name} is {w}x{h} = {w * h:,} pixels, over the limit of {MAX_PIXELS:,} "
+            "(refused before decoding: a guard against decompression bombs); downscale it first"
+        )
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise LimitError(
+            f"{name} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):,.0f}:1; at most {MAX_ASPECT}:1 "
+            "is accepted (crop or split it first)"
+        )
+
+
+def scale_factor(h: int, w: int, shorter_side: int, max_side: int) -> float:
+    """The resize factor the Predictor uses for one scale (shorter side to ``shorter_side``, longer capped)."""
+    factor = shorter_side / min(h, w)
+    if max(h, w) * factor > max_side:
+        factor = max_side / max(h, w)
+    return factor
+
+
+def check_pyramid(h: int, w: int, scales: Iterable[int], max_side: int, window_px: int, name: str = "image") -> None:
+    """Bound what the pyramid and the paste of one window will allocate for an ``h x w`` image.
+
+    For the Predictor (``set_image``) and any view that resizes: the resized pixels summed over the scales must
+    stay under :data:`MAX_PYRAMID_PIXELS`; at every scale the longer-side cap must leave the shorter side at
+    least :data:`MIN_SIDE` pixels (else every window spans a strip of hundreds of thousands of original pixels);
+    and one window (``window_px`` = m * stride input pixels) must cover at most :data:`MAX_WINDOW_PIXELS`
+    original pixels (clipped to the image).
+    """
+    total = 0
+    for s in scales:
+        f = scale_factor(h, w, int(s), int(max_side))
+        if min(h, w) * f < MIN_SIDE:  # the longer-side cap squashed this scale: each window spans a huge strip
+            raise LimitError(
+                f"{name} ({w}x{h}) at scale {s}: the longer-side cap of {max_side} px would shrink the shorter side "
+                f"to {min(h, w) * f:.1f} px (at least {MIN_SIDE}); the image is too elongated (at most "
+                f"{MAX_ASPECT}:1)"
+            )
+        total += max(1, round(h * f)) * max(1, round(w * f))
+        side = window_px / f
+        covered = min(side, h) * min(side, w)
+        if covered > MAX_WINDOW_PIXELS:
+            raise LimitError(
+                f"{name} ({w}x{h}) at scale {s}: one window would cover {covered:,.0f} original pixels; at most "
+                f"{MAX_WINDOW_PIXELS:,} (use a less elongated or smaller image)"
+            )
+    if total > MAX_PYRAMID_PIXELS:
+        raise LimitError(
+            f"{name} ({w}x{h}): the scales {list(scales)} would resize it to {total:,} pixels in all; at most "
+            f"{MAX_PYRAMID_PIXELS:,}"
+        )
+
+
+def check_mask_budget(h: int, w: int, top_n: int, name: str = "image") -> None:
+    """``top_n`` masks at full resolution cost ``top_n * h * w`` bytes: refuse beyond :data:`MAX_MASK_BYTES`."""
+    need = int(top_n) * int(h) * int(w)
+    if need > MAX_MASK_BYTES:
+        most = max(1, MAX_MASK_BYTES // max(1, h * w))
+        raise LimitError(
+            f"{name} ({w}x{h}): {top_n} full-size masks would take {_gb(need)}; at most {_gb(MAX_MASK_BYTES)} "
+            f"(use --top-n {most} or less, or a smaller image)"
+        )
+
+
+def check_top_n(n: int, what: str = "top_n") -> int:
+    return _int_field(n, what, 1, MAX_TOP_N, "proposals")
+
+
+def checkpoint_interval(iters: int, ckpt_every: int) -> int:
+    """Steps between training checkpoints: ``ckpt_every``, but never more than a tenth of the run."""
+    return max(1, min(int(ckpt_every), math.ceil(int(iters) / MIN_CKPTS_PER_RUN)))
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1024**3:.2f} GB" if n >= 1024**3 / 10 else f"{n / 1024**2:.1f} MB"

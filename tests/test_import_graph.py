@@ -1,0 +1,44 @@
+"""The import graph says what the design says (docs/ARCHITECTURE.md): viz only draws, the result types are plain
+data, inference never reaches into the app, the config needs no model."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "ifcn_viz"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ``ifcn_viz`` module a file imports, at module level or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("ifcn_viz")}
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("viz", ("ifcn_viz.train", "ifcn_viz.data", "ifcn_viz.app", "ifcn_viz.gallery")),  # a pure drawing library
+        ("inference", ("ifcn_viz.app", "ifcn_viz.viz.", "ifcn_viz.gallery", "ifcn_viz.train")),
+        ("model", ("ifcn_viz.inference", "ifcn_viz.viz", "ifcn_viz.app", "ifcn_viz.train")),
+    ],
+)
+def test_layers_do_not_import_upwards(folder, forbidden):
+    bad = {}
+    for path in sorted((PKG / folder).glob("*.py")):
+        if path.name == "commands.py":  # CLI verbs drive their layer and may render with viz
+            continue
+        hits = sorted(n for n in _imports(path) if n.startswith(forbidden) or n + "." in forbidden)
+        if hits:
+            bad[path.name] = hits
+    assert not bad, f"{folder}/ imports {bad}"
+
+
+def test_result_types_and_config_are_leaves():
+    assert _imports(PKG / "inference" / "types.py") == set()
+    assert not {n for n in _imports(PKG / "config.py") if n.startswith("ifcn_viz.model")}
