@@ -33,7 +33,7 @@ def test_reference_size_and_band_are_training_s():
 @pytest.mark.parametrize("min_object", [24, 32])
 def test_every_size_from_the_minimum_to_the_whole_image_meets_the_band(hw, min_object):
     big = 10**12  # no pixel budget, no cap on the longer side: the rule alone
-    sides = adaptive_shorter_sides(hw, WINDOW, min_object=min_object, max_pixels=big, max_side=big)
+    sides = adaptive_shorter_sides(hw, WINDOW, min_object=min_object, max_pixels=big, max_side=big, max_scales=99)
     for size in np.geomspace(min_object, min(hw), 40):
         assert _serves(hw, sides, size, big), f"an object of {size:.1f} px is served by no scale of {sides}"
     # and from min_object * 2^0.5 up, the reference size itself within a quarter octave (steps of at most 2^0.5)
