@@ -1,4 +1,4 @@
-"""The explorer app's speed (issue 6) and its behaviour under 8 concurrent users (issue 8).
+"""The explorer app's speed and its behaviour under 8 concurrent users.
 
 Measures, with the shipped model (or a random-init ``tiny`` model of the same architecture when the shipped
 weights are absent -- the speed is the same):

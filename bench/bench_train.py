@@ -7,7 +7,7 @@ the same precision, measured in the same run with large ``torch.matmul``.  Media
 
     .venv/bin/python bench/bench_train.py [--runs 5] [--batch 8] [--size 256]
 
-``--split`` measures instead where a training step's time goes (issue 11, item 5): the real data pipeline of
+``--split`` measures instead where a training step's time goes: the real data pipeline of
 ``ifcn-viz train --preset tiny`` (dataset -> joint transform -> ``StepBatchSampler`` -> ``pad_collate`` in a
 DataLoader) feeding the real ``train_step`` (bf16 autocast on a CPU, as ``--amp auto``).  Per step: *data* is
 the time spent waiting for the next batch, *compute* the time of ``train_step``.  Data sources:

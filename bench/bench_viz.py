@@ -1,4 +1,4 @@
-"""Time every viz view for a 512 x 512 image (issue 5: each at most 200 ms on 2 CPU cores, animation excepted).
+"""Time every viz view for a 512 x 512 image (goal: each at most 200 ms on 2 CPU cores, animation excepted).
 
     .venv/bin/python bench/bench_viz.py [--repeats 7]
 

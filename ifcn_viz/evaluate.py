@@ -2,7 +2,7 @@
 
 ``COCOeval(gt, gt.loadRes(results), "segm")`` with ``useCats = 0`` (proposals are class-agnostic) and
 ``maxDets = [10, 100, 1000]``; ``stats[6:9]`` are AR@10/100/1000 and ``stats[9:12]`` AR small/medium/large at
-1000 (IoU 0.5:0.05:0.95), as in the paper's Tables (../shared/PAPER.md, "Evaluating segment proposals").
+1000 (IoU 0.5:0.05:0.95), as in the paper's Tables (docs/PAPER_NOTES.md, Sec. 5).
 
 Traps handled here: results whose ``category_id`` is not a ground-truth category are silently dropped by
 pycocotools even with ``useCats = 0`` (we map every result to the first ground-truth category); an annotation

@@ -1,4 +1,4 @@
-"""Issue 8's bad-input corpus, generated on the fly (nothing binary is committed), and small image helpers.
+"""The bad-input corpus, generated on the fly (nothing binary is committed), and small image helpers.
 
 Shared by the loader, CLI, app and end-to-end bad-input tests so that every face sees the same files.
 """
@@ -52,7 +52,7 @@ class Case:
 
 
 def bad_input_corpus(directory: Path) -> dict[str, Case]:
-    """Issue 8's corpus, written under ``directory``."""
+    """The corpus, written under ``directory``."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rgb = sample_image(0, 64, 80)
@@ -105,7 +105,7 @@ def bad_input_corpus(directory: Path) -> dict[str, Case]:
     return cases
 
 
-# ---------------------------------------------------------------- issue 13: hostile inputs (generated cheaply)
+# ---------------------------------------------------------------- hostile inputs (generated cheaply)
 
 
 def zlib_zeros(n: int, level: int = 6) -> bytes:

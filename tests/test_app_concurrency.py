@@ -1,4 +1,4 @@
-"""8 concurrent gradio_client clients x 25 mixed requests against a server in a subprocess (issue 8): zero
+"""8 concurrent gradio_client clients x 25 mixed requests against a server in a subprocess : zero
 errors, every answer about the client's own image, and server memory growth under 300 MB."""
 
 from __future__ import annotations

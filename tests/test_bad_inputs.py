@@ -1,4 +1,4 @@
-"""Issue 8: the whole bad-input corpus through all three faces -- the Python API, the CLI and the app.
+"""The whole bad-input corpus through all three faces -- the Python API, the CLI and the app.
 
 Refused files get a specific message that names the problem; convertible ones load; and after each bad file
 every face goes on working (the CLI processes the other files, the app's next upload succeeds).

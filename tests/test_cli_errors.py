@@ -1,4 +1,4 @@
-"""Issue 14: every subcommand answers a wrong invocation with exactly one line on stderr and exit status 2.
+"""Every subcommand answers a wrong invocation with exactly one line on stderr and exit status 2.
 
 The line reads ``ifcn-viz <cmd>: <what was wrong> (<what is accepted>)``; there is never a traceback; paths and
 numbers are checked while parsing, so none of these builds a model.

@@ -54,7 +54,7 @@ def _props(masks: np.ndarray, scores) -> Proposals:
 
 
 def _reference(dataset: dict, results: list[dict]) -> np.ndarray:
-    """The PAPER.md recipe written out independently."""
+    """The recipe of docs/PAPER_NOTES.md (Sec. 5) written out independently."""
     gt = COCO()
     gt.dataset = copy.deepcopy(dataset)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -1,4 +1,4 @@
-"""Issue 13: hostile-but-tiny inputs are refused (or handled cheaply) with one line, within a memory and time budget.
+"""Hostile-but-tiny inputs are refused (or handled cheaply) with one line, within a memory and time budget.
 
 The corpus is generated here (tests/corpus.py): PNGs of 16 x 2,400,000 and 2,400,000 x 16 pixels and a 16-bit
 RGBA 40-megapixel PNG, each a few hundred KB; EPS/PostScript and PDF; the smallest valid images; checkpoint cards

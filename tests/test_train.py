@@ -284,7 +284,7 @@ def test_an_fc_head_run_loads_back_through_the_loader_and_the_predictor(tmp_path
     assert 0 < len(results) <= 5 and all(r["image_id"] == 1 and "segmentation" in r for r in results)
 
 
-# ---------------------------------------------------------------- issue 13: training never loses more than a bound
+# ---------------------------------------------------------------- training never loses more than a bound
 
 
 def _count_checkpoints(monkeypatch) -> list[int]:

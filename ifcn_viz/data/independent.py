@@ -1,4 +1,4 @@
-"""The independent synthetic yardstick, committed inside the package (issue 11, item 3).
+"""The independent synthetic yardstick, committed inside the package.
 
 :func:`independent_set` returns the image folder and COCO JSON of 32 synthetic scenes of 288 x 288 px drawn only
 from generator settings that training never uses (:data:`ifcn_viz.data.synthetic.INDEPENDENT_STYLE`: crescents,

@@ -5,7 +5,7 @@ touching objects of the same kind, while instance-sensitive score maps can.  So 
 groups of 2-4 **touching objects cut from the same texture** (no visible edge between them), next to single
 objects, partial occlusion (only visible masks are kept), and object sizes over four octaves.
 
-Everything else is randomised so that a model trained on it does not learn one generator's look (issue 11):
+Everything else is randomised so that a model trained on it does not learn one generator's look:
 
 * **shape families** (:data:`SHAPE_FAMILIES`): ellipses, rectangles, random polygons, smooth blobs, concave
   radial shapes, stars, shapes with thin limbs, superellipses, rounded rectangles -- and three families kept
@@ -42,7 +42,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-# The photographs of the real-photograph test set (issue 11, item 3): never a texture of any style.  ``cat`` is
+# The photographs of the real-photograph test set: never a texture of any style.  ``cat`` is
 # scikit-image's other name for ``chelsea``; ``motorcycle_right`` is the stereo twin of ``motorcycle_left``.
 HELD_OUT_PHOTOS: tuple[str, ...] = (
     "astronaut",
@@ -717,7 +717,7 @@ class SyntheticDataset(torch.utils.data.Dataset):
     masks, index)`` makes of them (see :mod:`ifcn_viz.data.transforms`).  With ``cache=True`` each scene is
     generated once per process and kept in memory (image + a uint8 label map, about 260 kB at 256 x 256): a
     training set of a few thousand scenes then costs generation time only once; :meth:`prefill` generates them
-    all up front on every core, so that no training step waits for the generator (issue 11, item 5).
+    all up front on every core, so that no training step waits for the generator.
     """
 
     def __init__(

@@ -78,9 +78,11 @@ def _train(args: argparse.Namespace) -> int:
         for key, val in result.metrics.items():
             print(f"  {key}: {val:.4f}")
         if args.shipped:
+            from ifcn_viz.train.recipe import SHIPPED_NAMES
             from ifcn_viz.train.shipped import install_shipped
 
-            print(f"installed the shipped model: {install_shipped(result.checkpoint)}")
+            name = SHIPPED_NAMES[args.preset]
+            print(f"installed the shipped model {name!r}: {install_shipped(result.checkpoint, name)}")
     return 0
 
 
@@ -113,7 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=T.writable_dir, help="run folder: checkpoint, train_state.pt, metrics.jsonl "
                    "(default runs/<preset>)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    p.add_argument("--shipped", action="store_true", help="the shipped model's recorded recipe; installs the result")
+    p.add_argument("--shipped", action="store_true", help="a shipped model's recorded recipe (--preset tiny: "
+                   "'shipped', --preset small: 'small'); installs the result in ifcn_viz/weights/")  # fmt: skip
     p.add_argument("--batch-size", type=T.positive_int, help="images per process (default: the preset's recipe)")
     p.add_argument("--lr", type=T.positive_float, help="base learning rate (default: the preset's recipe)")
     p.add_argument("--amp", choices=AMP, help="mixed precision (default auto)")

@@ -43,7 +43,7 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
         cache = cfg.train_scenes <= 20_000
         ds = SyntheticDataset(cfg.train_scenes, seed=cfg.seed, size=size, cache=cache, style=style)
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        if cache and not distributed:  # generate every scene up front, on every core (issue 11, item 5)
+        if cache and not distributed:  # generate every scene up front, on every core
             cache_dir = os.environ.get(SCENE_CACHE_ENV)
             if cache_dir:  # runs with the same scenes share one file of them
                 ds.load_or_prefill(cache_dir)

@@ -117,15 +117,24 @@ class TrainConfig:
 RECIPES: dict[str, dict[str, Any]] = {
     "tiny": dict(optimizer="adamw", lr=3e-3, weight_decay=1e-4, schedule="cosine", batch_size=8, iters=3000,
                  short_sides=TINY_SHORT_SIDES, train_scenes=2000),
+    "small": dict(optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", batch_size=8, iters=3000,
+                  short_sides=TINY_SHORT_SIDES, train_scenes=2000),
     "paper": dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, schedule="step", step_at=0.8,
                   warmup=0, batch_size=1, iters=40_000, short_sides=PAPER_SHORT_SIDES, grad_clip=0.0),
     "resnet50": dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, schedule="step", step_at=0.8,
                      warmup=0, batch_size=1, iters=40_000, short_sides=PAPER_SHORT_SIDES, grad_clip=0.0),
 }  # fmt: skip
 
-# The recorded recipe of the shipped model (`ifcn-viz train --preset tiny --dataset synthetic --shipped`).
-SHIPPED_RECIPE: dict[str, Any] = dict(preset="tiny", dataset="synthetic", seed=0, iters=1200, batch_size=8, warmup=50,
-                                      eval_images=50, ckpt_every=100, eval_every=0)  # fmt: skip
+# The recorded recipes of the shipped models (`ifcn-viz train --preset tiny|small --dataset synthetic --shipped`),
+# and the name each is installed under in ifcn_viz/weights/ (`--checkpoint NAME`).
+SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
+    "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=3000, batch_size=8, warmup=100, eval_images=50,
+                 ckpt_every=300, eval_every=0),
+    "small": dict(preset="small", dataset="synthetic", seed=0, iters=1500, batch_size=8, warmup=100, eval_images=50,
+                  ckpt_every=150, eval_every=0),
+}  # fmt: skip
+SHIPPED_RECIPE = SHIPPED_RECIPES["tiny"]  # the default model's
+SHIPPED_NAMES: dict[str, str] = {"tiny": "shipped", "small": "small"}
 
 
 def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any) -> TrainConfig:
@@ -141,9 +150,12 @@ def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any
     given = {k: v for k, v in settings.items() if v is not None}
     values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES.get(preset, RECIPES["paper"])}
     if shipped:
-        if preset != "tiny" or given.get("dataset", "synthetic") != "synthetic":
-            raise ValueError("--shipped is the recorded recipe of the shipped model: --preset tiny --dataset synthetic")
-        values.update(SHIPPED_RECIPE)
+        if preset not in SHIPPED_RECIPES or given.get("dataset", "synthetic") != "synthetic":
+            raise ValueError(
+                "--shipped is the recorded recipe of a shipped model: --preset "
+                f"{' or '.join(SHIPPED_RECIPES)} with --dataset synthetic"
+            )
+        values.update(SHIPPED_RECIPES[preset])
     values.update(given)
     if "short_sides" in values:
         values["short_sides"] = tuple(values["short_sides"])

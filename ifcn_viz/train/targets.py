@@ -2,7 +2,7 @@
 
 The paper (Sec. 3.3, "Training") samples 256 windows per image at positive:negative = 1:1 and defines a
 positive as in DeepMask: an object roughly *centred* in the window and of a *matching scale*.  It does not give
-InstanceFCN's tolerances (PAPER.md), so we take DeepMask's, measured in input pixels at stride 8 and scaled by
+InstanceFCN's tolerances (docs/PAPER_NOTES.md, Sec. 2), so we take DeepMask's, measured in input pixels at stride 8 and scaled by
 ``stride / 8`` for other strides:
 
 * **reference size** ``R = ref_fraction * window``: DeepMask's object has its larger side at 128 px in a 224-px
@@ -10,7 +10,7 @@ InstanceFCN's tolerances (PAPER.md), so we take DeepMask's, measured in input pi
 * **positive** window centred at cell (y, x) for object n: the centre of n's tight box lies within
   ``+-centre_tol`` px of the window centre on both axes (DeepMask: +-16 px), and n's larger side is within
   ``2^(+-pos_scale_tol)`` of R.  DeepMask jitters by +-0.25 octave for a pyramid in steps of 2^0.5; our pyramids
-  step by 1.5 = 2^0.585 (PAPER.md, inference scales), so we widen this to +-0.5 octave (sides 68..136 px)
+  step by 1.5 = 2^0.585 (docs/PAPER_NOTES.md, Sec. 3), so we widen this to +-0.5 octave (sides 68..136 px)
   so that every object size is positive at some scale.  Several qualifying objects: the one with the nearest centre.
 * **negative**: for *every* object, the centre is at least ``neg_centre`` px away on some axis (DeepMask: 48 px)
   or the size is off by at least ``2^neg_scale_tol`` (DeepMask: a factor 2).  Windows that are neither are
