@@ -6,8 +6,9 @@
     predictor.set_image(image)          # H x W x 3 uint8 array, PIL image or path
     proposals = predictor.proposals()   # masks, boxes, scores of the top segment proposals
 
-``instancefcn_tiny`` (and ``instancefcn_small``, the stronger model) returns the model (an :class:`ifcn_viz.InstanceFCN` in eval mode, as torchvision's hub
-entries do); ``instancefcn_tiny_predictor`` returns an :class:`ifcn_viz.Predictor` around it, which turns images
+``instancefcn_tiny`` (and ``instancefcn_small``, the stronger model) returns the model (an
+:class:`ifcn_viz.InstanceFCN` in eval mode, as torchvision's hub entries do); ``instancefcn_tiny_predictor``
+returns an :class:`ifcn_viz.Predictor` around it, which turns images
 into segment proposals.  The weights ship inside the repository (``ifcn_viz/weights/shipped.safetensors``, with
 the model card in its metadata), so nothing is downloaded.
 """

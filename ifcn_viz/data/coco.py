@@ -1,7 +1,8 @@
 """Any COCO-format instances file + image folder (pycocotools) as ``(image, masks)`` items.
 
-Following DeepMask's sampler (docs/PAPER_NOTES.md, Sec. 2): crowd annotations (``iscrowd`` = 1) and tiny objects (area under
-``min_area`` = 100 px) are skipped; images left without any object are kept (they give negative windows).
+Following DeepMask's sampler (docs/PAPER_NOTES.md, Sec. 2): crowd annotations (``iscrowd`` = 1) and tiny
+objects (area under ``min_area`` = 100 px) are skipped; images left without any object are kept (they give
+negative windows).
 """
 
 from __future__ import annotations

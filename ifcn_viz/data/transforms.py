@@ -1,8 +1,8 @@
 """Joint image / instance-mask transforms for training (torchvision.transforms.v2 functional ops on tv_tensors).
 
-* Scale jitter of the shorter side.  The paper's recipe (docs/PAPER_NOTES.md, Sec. 2, *uncertain*) draws the shorter side from
-  ``600 * 1.5^e`` for e in {-4, ..., 1}, i.e. about 119, 178, 267, 400, 600, 900 px, the same sizes as its
-  inference pyramid; :data:`PAPER_SHORT_SIDES`.  The ``tiny`` recipe jitters a 256-px synthetic scene's
+* Scale jitter of the shorter side.  The paper's recipe (docs/PAPER_NOTES.md, Sec. 2, *uncertain*) draws the
+  shorter side from ``600 * 1.5^e`` for e in {-4, ..., 1}, i.e. about 119, 178, 267, 400, 600, 900 px, the same
+  sizes as its inference pyramid; :data:`PAPER_SHORT_SIDES`.  The ``tiny`` recipe jitters a 256-px synthetic scene's
   shorter side in a small range around it (:data:`TINY_SHORT_SIDES`).
 * Horizontal flip with probability 0.5.
 

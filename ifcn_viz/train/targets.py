@@ -2,8 +2,8 @@
 
 The paper (Sec. 3.3, "Training") samples 256 windows per image at positive:negative = 1:1 and defines a
 positive as in DeepMask: an object roughly *centred* in the window and of a *matching scale*.  It does not give
-InstanceFCN's tolerances (docs/PAPER_NOTES.md, Sec. 2), so we take DeepMask's, measured in input pixels at stride 8 and scaled by
-``stride / 8`` for other strides:
+InstanceFCN's tolerances (docs/PAPER_NOTES.md, Sec. 2), so we take DeepMask's, measured in input pixels at
+stride 8 and scaled by ``stride / 8`` for other strides:
 
 * **reference size** ``R = ref_fraction * window``: DeepMask's object has its larger side at 128 px in a 224-px
   input, so ``ref_fraction = 128 / 224`` and ``R = 96 px`` for the 168-px window.

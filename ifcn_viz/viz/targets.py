@@ -1,8 +1,8 @@
 """Training targets: the sampled positive and negative windows and the ground-truth m x m masks of the positives.
 
 The paper samples 256 windows per image, positives : negatives = 1 : 1 (Sec. 3.3; the sampler's tolerances are
-not given -- see docs/PAPER_NOTES.md, Sec. 2).  Each positive window's target is the ground-truth mask of its object cut to
-the window and reduced to m x m cells; negatives only train objectness.
+not given -- see docs/PAPER_NOTES.md, Sec. 2).  Each positive window's target is the ground-truth mask of its
+object cut to the window and reduced to m x m cells; negatives only train objectness.
 """
 
 from __future__ import annotations
