@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: app test lint format bench gallery shipped-model notebooks space clean-venv
+.PHONY: app test lint format bench gallery shipped-model small-model notebooks space clean-venv
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "ifcn_viz needs Python 3.10 or newer, found " + sys.version.split()[0]'
@@ -45,9 +45,13 @@ notebooks: $(VENV)/.installed-dev
 gallery: $(VENV)/.installed-app
 	$(PY) -m ifcn_viz gallery --out docs/gallery
 
-# Re-trains the model shipped in ifcn_viz/weights/ with the command recorded in its card (docs/TRAINING.md).
+# Re-train the models shipped in ifcn_viz/weights/ with the commands recorded in their cards (docs/TRAINING.md):
+# each installs its weights and records its yardsticks (own validation, independent synthetic, real photographs).
 shipped-model: $(VENV)/.installed-app
 	$(PY) -m ifcn_viz train --preset tiny --dataset synthetic --shipped --out runs/shipped
+
+small-model: $(VENV)/.installed-app
+	$(PY) -m ifcn_viz train --preset small --dataset synthetic --shipped --out runs/small
 
 # A Hugging Face Space (Gradio SDK) in build/space/ (git-ignored): README.md with the Space's front-matter,
 # requirements.txt, app.py and the package. Push that folder to a Space; the project README stays as it is.

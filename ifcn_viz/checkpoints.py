@@ -52,6 +52,12 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, card: dict[str, An
     return path
 
 
+def shipped_names() -> list[str]:
+    """The checkpoints shipped in ``ifcn_viz/weights`` (``--checkpoint NAME``), the default (``shipped``) first."""
+    names = sorted(q.stem for q in WEIGHTS_DIR.glob("*.safetensors"))
+    return sorted(names, key=lambda n: n != SHIPPED)
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """Map ``"shipped"`` (or another name under ifcn_viz/weights) or a path to a weights file."""
     p = Path(name_or_path)
@@ -59,9 +65,8 @@ def resolve(name_or_path: str | Path) -> Path:
         candidate = WEIGHTS_DIR / f"{name_or_path}.safetensors"
         if candidate.exists():
             return candidate
-        names = sorted(q.stem for q in WEIGHTS_DIR.glob("*.safetensors"))
         raise CheckpointError(
-            f"no checkpoint named {str(name_or_path)!r}; shipped names: {names or 'none'}; "
+            f"no checkpoint named {str(name_or_path)!r}; shipped names: {shipped_names() or 'none'}; "
             "or give a path to a .safetensors file"
         )
     if not p.is_file():

@@ -135,14 +135,8 @@ def _sanitised_gt(coco_gt: Any):
     return fixed
 
 
-def evaluate_results(
-    coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int] = (10, 100, 1000)
-) -> dict[str, float]:
-    """AR of segment ``results`` against ``coco_gt`` (a ``COCO``, an instances dict, or a path to its JSON).
-
-    Returns ``{"AR@10", "AR@100", "AR@1000", "AR_s", "AR_m", "AR_l"}`` (named after ``max_dets``; the area
-    ranges use the largest).  Every ground-truth image counts, including those without results.
-    """
+def _cocoeval(coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int]):
+    """The class-agnostic ``COCOeval(gt, dt, "segm")`` run every metric here reads (evaluated and accumulated)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -169,8 +163,43 @@ def evaluate_results(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    names = [f"AR@{d}" for d in max_dets] + ["AR_s", "AR_m", "AR_l"]
-    return {name: float(v) for name, v in zip(names, ev.stats[6:12])}
+    return ev
+
+
+def evaluate_results(
+    coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int] = (10, 100, 1000)
+) -> dict[str, float]:
+    """AR of segment ``results`` against ``coco_gt`` (a ``COCO``, an instances dict, or a path to its JSON).
+
+    Returns ``{"AR@10", "AR@100", "AR@1000", "AR_s", "AR_m", "AR_l"}`` (named after ``max_dets``; the area
+    ranges use the largest) and ``recall50@N``: the fraction of instances matched at IoU 0.5 by the best N
+    proposals of their image, for each N of ``max_dets``.  Every ground-truth image counts, including those
+    without results.
+    """
+    ev = _cocoeval(coco_gt, results, max_dets)
+    dets = list(ev.params.maxDets)
+    names = [f"AR@{d}" for d in dets] + ["AR_s", "AR_m", "AR_l"]
+    metrics = {name: float(v) for name, v in zip(names, ev.stats[6:12])}
+    for m, d in enumerate(dets):  # iouThrs[0] is 0.5; area range 0 is "all"; -1 (no ground truth) reads as 0
+        metrics[f"recall50@{d}"] = max(0.0, float(ev.eval["recall"][0, 0, 0, m]))
+    return metrics
+
+
+def recall_at_iou(coco_gt: Any, results: list[dict[str, Any]], iou: float = 0.5, max_dets: int = 100) -> float:
+    """Class-agnostic recall at one IoU threshold with ``max_dets`` proposals per image.
+
+    The same ``COCOeval`` run as :func:`evaluate_results` (``maxDets = [10, 100, 1000]``, ``max_dets`` one of them),
+    read from ``ev.eval["recall"][t, 0, 0, m]``: ``t`` the index of ``iou`` in ``iouThrs`` (0.50:0.05:0.95), area
+    range "all", ``m`` the index of ``max_dets``.  AR@100 is the mean of this over the ten thresholds.
+    """
+    dets = [10, 100, 1000]
+    if max_dets not in dets:
+        raise ValueError(f"max_dets must be one of {dets}, got {max_dets}")
+    ev = _cocoeval(coco_gt, results, dets)
+    t = np.flatnonzero(np.isclose(ev.params.iouThrs, iou))
+    if t.size != 1:
+        raise ValueError(f"iou must be one of {list(ev.params.iouThrs)}, got {iou}")
+    return max(0.0, float(ev.eval["recall"][t[0], 0, 0, dets.index(max_dets)]))
 
 
 def evaluate_predictor(

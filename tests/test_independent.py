@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ifcn_viz.data.independent import INDEPENDENT, independent_set, recall_at_iou
+from ifcn_viz.data.independent import INDEPENDENT, independent_set
 from ifcn_viz.data.synthetic import HELD_OUT_SHAPES, INDEPENDENT_STYLE, TRAIN_STYLE, generate_scene
+from ifcn_viz.evaluate import recall_at_iou
 
 
 def test_the_committed_set_loads_and_is_small():

@@ -180,8 +180,7 @@ def test_fingerprint_catches_a_renamed_or_greyscale_copy(photos):
 
 
 def test_recall_at_iou_reads_the_cocoeval_recall(dataset):
-    from ifcn_viz.data.real_photos import recall_at_iou
-    from ifcn_viz.evaluate import evaluate_results
+    from ifcn_viz.evaluate import evaluate_results, recall_at_iou
 
     sizes = {i["id"]: (i["height"], i["width"]) for i in dataset["images"]}
     results = []

@@ -105,6 +105,18 @@ def model_description(p: Predictor) -> dict[str, Any]:
         "seed": _plain(card.get("seed")),
     }
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    yard = card.get("yardsticks") if isinstance(card.get("yardsticks"), dict) else {}
+    yardsticks = {
+        name: {k: v for k, v in (_plain(yard.get(name)) or {}).items() if isinstance(v, (int, float))}
+        for name in ("validation", "independent", "real_photos")
+        if isinstance(yard.get(name), dict)
+    }
+    infer = p.infer
+    pyramid = (
+        {"kind": "adaptive", "min_object": infer.min_object, "max_pixels": infer.max_pixels}
+        if infer.pyramid == "adaptive"
+        else {"kind": "fixed", "scales": [int(s) for s in infer.scales]}
+    )
     return {
         "name": _plain(card.get("name")) or _plain(card.get("preset")) or "model",
         "architecture": "InstanceFCN" if head == "ifcn" else f"{head} mask head baseline",
@@ -117,9 +129,11 @@ def model_description(p: Predictor) -> dict[str, Any]:
         "fill_logit": _plain(getattr(cfg, "fill_logit", None)),
         "parameters": int(sum(t.numel() for t in p.model.parameters())),
         "scales": [int(s) for s in p.infer.scales],
+        "pyramid": pyramid,
         "max_side": _plain(getattr(p.infer, "max_side", None)),
         "training": {k: v for k, v in training.items() if v not in (None, {})},
         "metrics": {k: v for k, v in (_plain(metrics) or {}).items() if isinstance(v, (int, float))},
+        "yardsticks": yardsticks,
     }
 
 

@@ -72,6 +72,7 @@ def wire_model(page: Page, h: Handlers) -> None:
     page.tr_use.click(h.on_use_trained, [page.trained, page.sess, *page.params], switched, **HEAVY_EVENT)
     page.md_load.click(h.on_load_checkpoint, [page.md_files, page.sess, *page.params], switched, **HEAVY_EVENT)
     page.md_shipped.click(h.on_use_shipped, [page.sess, *page.params], switched, **HEAVY_EVENT)
+    page.md_use.click(h.on_use_named, [page.md_choice, page.sess, *page.params], switched, **HEAVY_EVENT)
 
 
 def build_demo(

@@ -220,13 +220,25 @@ class Handlers:
         from ifcn_viz.app.api import model_description
 
         p = self.ctx.predictor_for(user_model)
-        which = "the server's default model" if user_model is None else "your model (only you see it)"
+        if user_model is None:
+            which = "the server's default model"
+        elif any(user_model is q for q in getattr(self.ctx, "_named", {}).values()):
+            which = "a shipped model (for you only; others keep theirs)"
+        else:
+            which = "your model (only you see it)"
         d = model_description(p)
+        pyr = d["pyramid"]
+        scales = (
+            f"adaptive to each image: objects from {pyr['min_object']} px up to the whole image, at most "
+            f"{pyr['max_pixels'] / 1e6:.1f} MP in all (the Explore tab's scale menu lists what each scale serves)"
+            if pyr["kind"] == "adaptive"
+            else "fixed shorter sides " + ", ".join(f"{s} px" for s in pyr["scales"])
+        )
         lines = [
             f"**In use:** {which}: {model_label(p)}",
             f"- architecture: {d['architecture']}, backbone `{d['backbone']}`, k = {d['k']}, m = {d['m']} "
             f"(windows of {d['m'] * d['stride']} px), stride {d['stride']}, {d['parameters']:,} parameters",
-            f"- inference scales (shorter side, px): {', '.join(str(s) for s in d['scales'])}",
+            f"- inference scales: {scales}",
         ]
         training = d.get("training", {})
         for part, label in (("data", "training data"), ("recipe", "training recipe")):
@@ -236,6 +248,18 @@ class Handlers:
             lines.append(f"- steps trained: {training['steps']:,}")
         if d.get("metrics"):
             lines.append("- metrics: " + " · ".join(f"{k} {v:.3f}" for k, v in d["metrics"].items()))
+        names = {"validation": "its own validation scenes", "independent": "independent synthetic scenes (styles "
+                 "it never saw)", "real_photos": "46 hand-drawn objects on 7 real photographs"}  # fmt: skip
+        for name, m in d.get("yardsticks", {}).items():
+            parts = [f"{k} {m[k]:.2f}" for k in ("AR@10", "AR@100", "recall50@100") if k in m]
+            lines.append(f"- on {names.get(name, name)}: " + ", ".join(parts))
+        if (training.get("data") or {}).get("dataset") == "synthetic":
+            lines.append(
+                "\n**What to expect on your photos.** This model has only ever seen *synthetic* scenes: flat shapes "
+                "cut from textures and photographs. It shows the maps and the assembling on any image, but on real "
+                "photographs it finds only some of the objects (see the real-photograph line above). For real use, "
+                "train on COCO or VOC (`ifcn-viz train --dataset coco ...`, docs/TRAINING.md)."
+            )
         lines.append(
             "\nUpload `NAME.safetensors` with its `NAME.json` card (as written by `ifcn-viz train`). Weights are read "
             "with safetensors only: nothing in the file is executed. A file that does not fit its card is refused."
@@ -264,6 +288,16 @@ class Handlers:
     def on_use_shipped(self, sess, top_n, thr, iou, scale) -> Out:
         try:
             return self._switch(None, sess, top_n, thr, iou, "Using the server's default model")
+        except Exception as err:  # noqa: BLE001
+            return {self.page.status: failed(err, "Could not switch models")}
+
+    def on_use_named(self, name: str | None, sess, top_n, thr, iou, scale) -> Out:
+        try:
+            if not name:
+                raise ValueError("choose a shipped model first")
+            if name == getattr(self.ctx, "checkpoint", None):
+                return self._switch(None, sess, top_n, thr, iou, "Using the server's default model")
+            return self._switch(self.ctx.named(name), sess, top_n, thr, iou, f"Using the shipped model {name!r}")
         except Exception as err:  # noqa: BLE001
             return {self.page.status: failed(err, "Could not switch models")}
 

@@ -84,6 +84,8 @@ class Page:
     md_files: gr.File
     md_load: gr.Button
     md_shipped: gr.Button
+    md_choice: gr.Dropdown
+    md_use: gr.Button
 
     @property
     def params(self) -> list[gr.components.Component]:
@@ -214,7 +216,14 @@ def train_tab(page: Page) -> None:
 
 
 def model_tab(page: Page, info: str) -> None:
+    from ifcn_viz.checkpoints import shipped_names
+
     page.md_info = gr.Markdown(info, elem_id="md_info")
+    with gr.Row():
+        page.md_choice = gr.Dropdown(shipped_names(), value=shipped_names()[0] if shipped_names() else None,
+                                     label="shipped models (ifcn_viz/weights; --checkpoint NAME)",
+                                     elem_id="md_choice")  # fmt: skip
+        page.md_use = gr.Button("Use this shipped model", elem_id="md_use")
     page.md_files = gr.File(label="Upload a checkpoint: NAME.safetensors and its NAME.json card",
                             file_count="multiple", type="filepath", elem_id="md_files")  # fmt: skip
     with gr.Row():

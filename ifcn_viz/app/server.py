@@ -73,6 +73,7 @@ class AppContext:
         self.max_upload_bytes = parse_size(max_file_size)
         self.store = SessionStore(api_sessions, per_client=api_sessions_per_client)
         self._lock = threading.Lock()
+        self._named: dict[str, Predictor] = {}  # the other shipped models, loaded once each when first chosen
 
     def shared(self) -> Predictor:
         """The default Predictor; loads ``checkpoint`` on first use (raises CheckpointError if it cannot)."""
@@ -81,6 +82,17 @@ class AppContext:
                 if self._predictor is None:
                     self._predictor = Predictor.from_checkpoint(self.checkpoint)
         return self._predictor
+
+    def named(self, name: str) -> Predictor:
+        """A shipped model by name (``ifcn_viz/weights/NAME.safetensors``), loaded once and shared read-only."""
+        from ifcn_viz.checkpoints import shipped_names
+
+        if name not in shipped_names():
+            raise ValueError(f"no shipped model named {name!r}; choose one of {', '.join(shipped_names())}")
+        with self._lock:
+            if name not in self._named:
+                self._named[name] = Predictor.from_checkpoint(name)
+            return self._named[name]
 
     def predictor_for(self, user_model: Predictor | None) -> Predictor:
         return user_model if user_model is not None else self.shared()

@@ -14,15 +14,13 @@ and evaluate a model on it with::
     python -m ifcn_viz.data.independent recall --coco-gt ifcn_viz/data/yardsticks/independent/instances.json \\
         --results results.json
 
-:func:`recall_at_iou` gives the recall at one IoU threshold with a proposal budget (the issue's "recall at IoU 0.5
-with 100 proposals"), which ``ifcn-viz eval``'s COCO AR summary does not print.
+``ifcn-viz eval`` reports ``recall50@100`` (recall at IoU 0.5 with 100 proposals) beside AR; the ``recall`` command
+here gives the recall at any one of COCO's IoU thresholds (:func:`ifcn_viz.evaluate.recall_at_iou`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -43,30 +41,6 @@ def independent_set() -> tuple[Path, Path]:
     return images, ann
 
 
-def recall_at_iou(coco_gt: Any, results: list[dict[str, Any]], iou: float = 0.5, max_dets: int = 100) -> float:
-    """Class-agnostic mask recall: the fraction of ground-truth instances matched at IoU >= ``iou`` by one of the
-    ``max_dets`` highest-scoring proposals of their image (COCOeval's matching, as ``ifcn_viz.evaluate``)."""
-    import numpy as np
-    from pycocotools.cocoeval import COCOeval
-
-    from ifcn_viz.evaluate import _as_coco, _sanitised_gt
-
-    gt = _sanitised_gt(_as_coco(coco_gt))
-    if not results:
-        return 0.0
-    cat = sorted(gt.getCatIds())[0]
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes([{**r, "category_id": cat} for r in results])
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.useCats = 0
-        ev.params.iouThrs = np.array([float(iou)])
-        ev.params.maxDets = [1, 10, int(max_dets)]
-        ev.evaluate()
-        ev.accumulate()
-    recall = ev.eval["recall"][0, 0, 0, 2]  # [T, K, A, M]: the one threshold, all areas, max_dets
-    return max(0.0, float(recall))
-
-
 def _main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ifcn_viz.data.independent")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -77,6 +51,8 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("--max-dets", type=int, default=100)
     args = ap.parse_args(argv)
     results = json.loads(args.results.read_text())
+    from ifcn_viz.evaluate import recall_at_iou
+
     value = recall_at_iou(args.coco_gt, results, args.iou, args.max_dets)
     print(json.dumps({f"recall@{args.iou:g}@{args.max_dets}": round(value, 4)}))
     return 0

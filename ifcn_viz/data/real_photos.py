@@ -102,40 +102,6 @@ def write_real_photo_set(out_dir: str | Path) -> tuple[Path, Path]:
     return image_dir, ann_path
 
 
-def recall_at_iou(coco_gt, results: list[dict], iou: float = 0.5, max_dets: int = 100) -> float:
-    """Class-agnostic recall at one IoU threshold with ``max_dets`` proposals per image.
-
-    The same ``COCOeval(gt, dt, "segm")`` run as :func:`ifcn_viz.evaluate.evaluate_results` (``useCats = 0``,
-    ``maxDets = [10, 100, 1000]`` with ``max_dets`` one of them), read from ``ev.eval["recall"][t, 0, 0, m]``:
-    ``t`` the index of ``iou`` in ``iouThrs`` (0.50:0.05:0.95), area range "all", ``m`` the index of ``max_dets``.
-    AR@100 is the mean of this over the ten thresholds.
-    """
-    import contextlib
-
-    from pycocotools.cocoeval import COCOeval
-
-    from ifcn_viz.evaluate import _as_coco, _sanitised_gt
-
-    gt = _sanitised_gt(_as_coco(coco_gt))
-    dets = [10, 100, 1000]
-    if max_dets not in dets:
-        raise ValueError(f"max_dets must be one of {dets}, got {max_dets}")
-    if not results:
-        return 0.0
-    cat = sorted(gt.getCatIds())[0]
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes([{**r, "category_id": cat} for r in results])
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.useCats = 0
-        ev.params.maxDets = dets
-        ev.evaluate()
-        ev.accumulate()
-    t = np.flatnonzero(np.isclose(ev.params.iouThrs, iou))
-    if t.size != 1:
-        raise ValueError(f"iou must be one of {list(ev.params.iouThrs)}, got {iou}")
-    return float(ev.eval["recall"][t[0], 0, 0, dets.index(max_dets)])
-
-
 def render_real_photo_sheet(out_path: str | Path, row_height: int = 300, width: int = 1500) -> Path:
     """A contact sheet of every photograph with its polygons outlined and numbered by annotation id.
 

@@ -80,9 +80,14 @@ def _train(args: argparse.Namespace) -> int:
         if args.shipped:
             from ifcn_viz.train.recipe import SHIPPED_NAMES
             from ifcn_viz.train.shipped import install_shipped
+            from ifcn_viz.train.yardsticks import record_in_card, table, yardsticks
 
             name = SHIPPED_NAMES[args.preset]
             print(f"installed the shipped model {name!r}: {install_shipped(result.checkpoint, name)}")
+            print("measuring it on the yardsticks (own validation, independent synthetic, real photographs) ...")
+            measured = yardsticks(name)
+            record_in_card(name, measured)
+            print(table({name: measured}))
     return 0
 
 

@@ -193,9 +193,9 @@ class _Logger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                raise RuntimeError(
-                    "--tensorboard needs the tensorboard package: pip install 'ifcn_viz[tensorboard]' "
-                    "(or pip install tensorboard)"
+                raise ValueError(
+                    "--tensorboard needs the tensorboard package (pip install tensorboard; in a clone also "
+                    "pip install -e '.[tensorboard]')"
                 ) from err
             self.tb = SummaryWriter(str(out / "tensorboard"))
 
