@@ -65,7 +65,8 @@ def _reference(dataset: dict, results: list[dict]) -> np.ndarray:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return ev.stats[6:12]
+    recall50 = [ev.eval["recall"][0, 0, 0, m] for m in range(3)]  # IoU 0.5, all areas, 10 / 100 / 1000
+    return np.concatenate([ev.stats[6:12], recall50])
 
 
 def test_results_format():
@@ -88,8 +89,10 @@ def test_metrics_equal_independent_pycocotools():
     results = proposals_to_coco_results(_props(props[0], [0.9, 0.8, 0.7, 0.1]), 1)
     results += proposals_to_coco_results(_props(props[1], [0.6, 0.5]), 2)
     ours = evaluate_results(dataset, results)
-    assert list(ours) == list(METRIC_KEYS)
-    np.testing.assert_allclose([ours[k] for k in METRIC_KEYS], _reference(dataset, results))
+    keys = [*METRIC_KEYS, "recall50@10", "recall50@100", "recall50@1000"]
+    assert list(ours) == keys
+    np.testing.assert_allclose([ours[k] for k in keys], _reference(dataset, results))
+    assert 0 < ours["recall50@100"] <= 1
     assert 0 < ours["AR@10"] < 1 and ours["AR_s"] > 0 and ours["AR_l"] > 0
     # AR@10 counts only the best 10 per image; with one proposal per image it drops
     top1 = [results[0], results[4]]
@@ -133,7 +136,8 @@ def test_missing_area_and_iscrowd_filled_in():
 def test_empty_results_are_zero_not_a_crash():
     gts, _ = _scene()
     m = evaluate_results(coco_gt_from_masks(gts), [])
-    assert m == {"AR@10": 0.0, "AR@100": 0.0, "AR@1000": 0.0, "AR_s": 0.0, "AR_m": 0.0, "AR_l": 0.0}
+    assert m == {"AR@10": 0.0, "AR@100": 0.0, "AR@1000": 0.0, "AR_s": 0.0, "AR_m": 0.0, "AR_l": 0.0,
+                 "recall50@10": 0.0, "recall50@100": 0.0, "recall50@1000": 0.0}  # fmt: skip
     only_medium = coco_gt_from_masks([gts[1][:1]])
     assert evaluate_results(only_medium, [])["AR_s"] == -1.0  # no small objects at all: pycocotools' -1
 
