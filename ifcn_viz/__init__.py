@@ -10,9 +10,7 @@ torch (``Predictor``, ``build_model``, ``load_checkpoint``, ...) load on first u
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ifcn_viz._lazy import lazy_exports
 from ifcn_viz.config import HEADS, PRESETS, InferConfig, ModelConfig, get_preset
 
 __version__ = "0.1.0"
@@ -43,12 +41,4 @@ __all__ = [
     "save_checkpoint",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'ifcn_viz' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -5,8 +5,7 @@ Names load lazily (PEP 562) so that ``ifcn-viz --help`` does not import torch, p
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ifcn_viz._lazy import lazy_exports
 
 _NAMES = {
     "CocoInstances": "coco",
@@ -24,8 +23,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"ifcn_viz.data.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'ifcn_viz.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

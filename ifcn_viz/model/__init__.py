@@ -5,8 +5,7 @@ Names load lazily (PEP 562): importing the package, or its pure-Python ``geometr
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ifcn_viz._lazy import lazy_exports
 
 _NAMES = {
     "OUTSIDE_LOGIT": "assemble",
@@ -30,12 +29,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"ifcn_viz.model.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'ifcn_viz.model' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -5,8 +5,7 @@ Names load lazily (PEP 562) so that ``ifcn-viz --help`` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ifcn_viz._lazy import lazy_exports
 
 _NAMES = {
     "TrainConfig": "recipe",
@@ -28,8 +27,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"ifcn_viz.train.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'ifcn_viz.train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -11,8 +11,7 @@ import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ifcn_viz._lazy import lazy_exports
 
 _NAMES = {
     "IdealMaps": "ifcn_viz.model.ideal",
@@ -65,12 +64,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'ifcn_viz.viz' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)
