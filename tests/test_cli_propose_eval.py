@@ -109,7 +109,7 @@ def test_eval_round_trip_matches_pycocotools(tmp_path, oracle, capsys):
     )
     assert rc == 0
     metrics = json.loads(mout.read_text())
-    assert list(metrics) == list(METRIC_KEYS)
+    assert list(metrics) == [*METRIC_KEYS, "recall50@10", "recall50@100", "recall50@1000"]
     np.testing.assert_allclose([metrics[k] for k in METRIC_KEYS], independent_metrics(tmp_path / "ann.json", out))
     assert metrics["AR@100"] > 0.5  # the oracle sees every object: proposals are good
     printed = capsys.readouterr().out

@@ -10,9 +10,10 @@ from ifcn_viz.train.recipe import TrainConfig
 SHIPPED = WEIGHTS_DIR / "shipped.safetensors"
 pytestmark = pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model (make shipped-model)")
 
-# Floors on 8 held-out scenes (seeds (1000000, 0..7)); measured 0.579 / 0.662 (AR@10 / AR@100) on 2026-11-25.
-FLOOR_AR100 = 0.55
-FLOOR_AR10 = 0.45
+# Floors on 8 held-out scenes of the training style (seeds (1000000, 0..7)): the shipped model measured 0.308 / 0.386
+# (AR@10 / AR@100) on 2026-11-25; the model it replaced, trained on the old generator, scores 0.122 / 0.227 there.
+FLOOR_AR100 = 0.33
+FLOOR_AR10 = 0.25
 
 
 def test_shipped_model_is_small_and_its_card_says_how_to_reproduce_it():

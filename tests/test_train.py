@@ -221,7 +221,7 @@ def test_train_config_layers_recipe_then_shipped_then_explicit_settings():
     assert cfg.short_sides == RECIPES["paper"]["short_sides"]
     assert train_config("resnet50").out == "runs/resnet50"
     shipped = train_config("tiny", shipped=True, seed=None, eval_images=3)
-    assert (shipped.iters, shipped.warmup, shipped.seed, shipped.eval_images) == (1200, 50, 0, 3)
+    assert (shipped.iters, shipped.warmup, shipped.seed, shipped.eval_images) == (3000, 100, 0, 3)
     with pytest.raises(ValueError, match="--shipped is the recorded recipe"):
         train_config("tiny", shipped=True, dataset="coco", coco_ann="a.json", image_dir="i")
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of paper, resnet50, tiny"):
