@@ -6,7 +6,7 @@
     predictor.set_image(image)          # H x W x 3 uint8 array, PIL image or path
     proposals = predictor.proposals()   # masks, boxes, scores of the top segment proposals
 
-``instancefcn_tiny`` (and ``instancefcn_small``, the stronger model) returns the model (an
+``instancefcn_tiny`` (and ``instancefcn_small``, the wider model) returns the model (an
 :class:`ifcn_viz.InstanceFCN` in eval mode, as torchvision's hub entries do); ``instancefcn_tiny_predictor``
 returns an :class:`ifcn_viz.Predictor` around it, which turns images
 into segment proposals.  The weights ship inside the repository (``ifcn_viz/weights/shipped.safetensors``, with
@@ -37,7 +37,8 @@ def instancefcn_tiny_predictor(device: str | None = None):
 
 
 def instancefcn_small(pretrained: bool = True, device: str = "cpu"):
-    """The shipped ``small`` InstanceFCN (the tiny CNN twice as wide, 3.6M parameters): stronger, about 3x slower.
+    """The shipped ``small`` InstanceFCN (the tiny CNN twice as wide, 3.6M parameters, about 3x slower; at its
+    shipped budget of 1,500 iterations it is behind ``instancefcn_tiny``, see docs/TRAINING.md).
     ``pretrained=False`` gives the architecture at random initialisation.  Returns the model in eval mode."""
     if not pretrained:
         from ifcn_viz.model import build_model

@@ -151,7 +151,7 @@ PRESETS: dict[str, Preset] = {
     "small": Preset(
         ModelConfig(backbone="tiny", k=5, m=21, output_stride=8, head_channels=256, backbone_width=64),
         InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),
-        "The tiny CNN twice as wide (3.6M parameters), paper heads at 256-d: stronger, about 3x slower (ours).",
+        "The tiny CNN twice as wide (3.6M parameters), paper heads at 256-d, about 3x slower (ours).",
     ),
 }
 
