@@ -29,7 +29,7 @@ from ifcn_viz.inference.postprocess import (
     window_mask_boxes,
 )
 from ifcn_viz.inference.pyramid import PyramidLevel, adaptive_shorter_sides, level, scale_factor
-from ifcn_viz.inference.types import Proposals, Provenance, ScaleMaps, WindowResult
+from ifcn_viz.inference.types import Candidates, Proposals, Provenance, ScaleMaps, WindowResult
 from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.limits import check_mask_budget, check_pyramid
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, cell_to_map_index
@@ -203,7 +203,7 @@ class Predictor:
         (:meth:`WindowGrid.provenance <ifcn_viz.inference.window.WindowGrid.provenance>`)."""
         return self.grid(scale).provenance(x, y)
 
-    def proposals(
+    def candidates(
         self,
         top_n: int | None = None,
         nms_iou: float | None = None,
@@ -211,17 +211,10 @@ class Predictor:
         scales: Sequence[int] | None = None,
         pre_nms_top_k: int | None = None,
         trace_nms: bool = False,
-    ) -> Proposals:
-        """Segment proposals for the current image, best first (paper, Sec. 3.3).
-
-        Every window at every chosen scale (``scales``: indices into ``self.scales``; default all) is scored
-        by sigmoid(objectness); the best ``pre_nms_top_k`` are assembled, their masks' tight boxes found
-        (exactly, without full-resolution pasting), empty masks dropped, NMS on the boxes at ``nms_iou``,
-        and the best ``top_n`` pasted at image resolution and binarised at ``mask_threshold``.
-        With ``trace_nms`` the result's ``nms_trace`` has one :class:`NMSStep` per non-empty candidate, in score
-        order; ``NMSStep.candidate`` / ``suppressed_by`` are ranks in that order, and the kept ones' first
-        ``len(proposals)`` steps are the returned proposals.
-        """
+    ) -> Candidates:
+        """Every stage of :meth:`proposals` before the final paste (:class:`~ifcn_viz.inference.types.Candidates`):
+        the windows scored, the best ``pre_nms_top_k`` assembled, their masks' tight boxes, NMS.  ``proposals``
+        pastes ``candidates(...).final``; :func:`ifcn_viz.inference.funnel.proposal_funnel` counts the stages."""
         img = self._require_image()
         cfg = self.infer
         top_n = cfg.top_n if top_n is None else top_n
@@ -259,15 +252,45 @@ class Predictor:
         keep, steps = nms_with_trace(tight[cand], nms_iou, trace=trace_nms, scores=scores[cand])
         final = cand[keep[:top_n]]
 
+        return Candidates(
+            scale_index=s_idx, cy=cy, cx=cx, scores=scores, probs=probs, window_boxes=wboxes, tight=tight,
+            nonempty=nonempty, after_nms=cand[keep], final=final, nms_trace=steps, windows_per_scale=tuple(
+                int(self.scales[i].objectness.numel()) if i in chosen else 0 for i in range(len(self.scales))),
+            image_hw=(int(hw[0]), int(hw[1])), threshold=float(thr), nms_iou=float(nms_iou), top_n=int(top_n),
+        )  # fmt: skip
+
+    def proposals(
+        self,
+        top_n: int | None = None,
+        nms_iou: float | None = None,
+        mask_threshold: float | None = None,
+        scales: Sequence[int] | None = None,
+        pre_nms_top_k: int | None = None,
+        trace_nms: bool = False,
+    ) -> Proposals:
+        """Segment proposals for the current image, best first (paper, Sec. 3.3).
+
+        Every window at every chosen scale (``scales``: indices into ``self.scales``; default all) is scored
+        by sigmoid(objectness); the best ``pre_nms_top_k`` are assembled, their masks' tight boxes found
+        (exactly, without full-resolution pasting), empty masks dropped, NMS on the boxes at ``nms_iou``,
+        and the best ``top_n`` pasted at image resolution and binarised at ``mask_threshold``.
+        With ``trace_nms`` the result's ``nms_trace`` has one :class:`NMSStep` per non-empty candidate, in score
+        order; ``NMSStep.candidate`` / ``suppressed_by`` are ranks in that order, and the kept ones' first
+        ``len(proposals)`` steps are the returned proposals.
+        """
+        c = self.candidates(top_n, nms_iou, mask_threshold, scales, pre_nms_top_k, trace_nms)
+        final = c.final
+
         # 3. paste the survivors at full resolution
         # (N, H, W) bool; only inside each mask's tight box, which is known exactly already
-        masks, boxes = paste_window_masks(probs[final], wboxes[final], hw, thr, within=tight[final])
+        masks, boxes = paste_window_masks(c.probs[final], c.window_boxes[final], c.image_hw, c.threshold,
+                                          within=c.tight[final])  # fmt: skip
         return Proposals(
             masks=masks.numpy(),
             boxes=boxes.numpy(),
-            scores=scores[final].numpy().astype(np.float32),
-            scale_index=s_idx[final].numpy(),
-            centers=torch.stack([cy[final], cx[final]], 1).numpy() if final.numel() else np.zeros((0, 2), np.int64),
-            window_boxes=wboxes[final].numpy(),
-            nms_trace=steps,
+            scores=c.scores[final].numpy().astype(np.float32),
+            scale_index=c.scale_index[final].numpy(),
+            centers=torch.stack([c.cy[final], c.cx[final]], 1).numpy() if final.numel() else np.zeros((0, 2), np.int64),
+            window_boxes=c.window_boxes[final].numpy(),
+            nms_trace=c.nms_trace,
         )

@@ -47,6 +47,33 @@ class Proposals:
 
 
 @dataclass(frozen=True)
+class Candidates:
+    """What :meth:`Predictor.proposals` computes before its final paste, stage by stage (paper, Sec. 3.3).
+
+    Ranks ``0..K-1`` are the best ``pre_nms_top_k`` windows of all chosen scales in objectness order; the
+    per-rank tensors below are indexed by them.  ``after_nms`` and ``final`` are ranks too; ``nms_trace`` (when
+    traced) numbers candidates among the *non-empty* ones, as :attr:`Proposals.nms_trace` does.
+    """
+
+    scale_index: Tensor  # (K,) long: the scale of each ranked window
+    cy: Tensor  # (K,) long: its centre cell
+    cx: Tensor  # (K,) long
+    scores: Tensor  # (K,) float: sigmoid(objectness), descending
+    probs: Tensor  # (K, m, m) float: the assembled window probabilities
+    window_boxes: Tensor  # (K, 4) float: the windows' extents in original pixels (xyxy)
+    tight: Tensor  # (K, 4) float: tight boxes of the binarised pasted masks (0 for empty masks)
+    nonempty: Tensor  # (K,) bool: the mask has at least one pixel at the threshold
+    after_nms: Tensor  # (L,) long: ranks of the non-empty windows NMS kept, best first
+    final: Tensor  # (N,) long: ranks of the top-N proposals (``after_nms[:top_n]``)
+    nms_trace: list[NMSStep]
+    windows_per_scale: tuple[int, ...]  # windows scored at each scale (0 for scales not chosen)
+    image_hw: tuple[int, int]
+    threshold: float  # mask threshold (probability)
+    nms_iou: float
+    top_n: int
+
+
+@dataclass(frozen=True)
 class NMSStep:
     """One candidate in NMS order: kept, or suppressed by an earlier kept one at IoU ``iou``."""
 
