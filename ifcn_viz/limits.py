@@ -38,6 +38,9 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")  # the only decode
 MAX_WINDOW_PIXELS = 40_000_000  # original-image pixels one pasted window may cover (clipped to the image)
 MAX_PYRAMID_PIXELS = 60_000_000  # sum over scales of the resized image's pixels (what the backbone sees)
 MAX_MASK_BYTES = 2 * 1024**3  # top_n full-resolution bool masks of one image (Proposals.masks is [N, H, W])
+# ---------------------------------------------------------------- drawn instances (the app's Draw tab)
+MAX_COCO_UPLOAD_BYTES = 16 * 1024**2  # a COCO instances JSON uploaded to the app (RLE of a few masks: ~KB)
+MAX_DRAWN_INSTANCES = 32  # instances of one image drawn or uploaded (each is one [H, W] mask in memory)
 # ---------------------------------------------------------------- training
 CKPT_SECONDS = 300.0  # a training checkpoint at least every 5 minutes (--ckpt-minutes)
 MIN_CKPTS_PER_RUN = 10  # ... and at least 10 per run whatever --iters (so a kill loses at most 10 % of the steps)
@@ -219,3 +222,18 @@ def checkpoint_interval(iters: int, ckpt_every: int) -> int:
 
 def _gb(n: float) -> str:
     return f"{n / 1024**3:.2f} GB" if n >= 1024**3 / 10 else f"{n / 1024**2:.1f} MB"
+
+
+def check_coco_upload(size: int, name: str = "the file") -> None:
+    """A COCO JSON uploaded to the app is at most :data:`MAX_COCO_UPLOAD_BYTES`, checked before it is read."""
+    if size > MAX_COCO_UPLOAD_BYTES:
+        raise LimitError(
+            f"{name} is {size:,} bytes; a COCO file for the app is at most {MAX_COCO_UPLOAD_BYTES:,} bytes "
+            "(a limit of ifcn_viz.limits): upload the annotations of this one image only"
+        )
+
+
+def check_instance_count(n: int, name: str = "the drawing") -> None:
+    """At most :data:`MAX_DRAWN_INSTANCES` instances per image in the app (each costs one full-size mask)."""
+    if n > MAX_DRAWN_INSTANCES:
+        raise LimitError(f"{name} has {n} instances; at most {MAX_DRAWN_INSTANCES} per image (ifcn_viz.limits)")

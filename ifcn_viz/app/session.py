@@ -44,6 +44,8 @@ class ImageSession:
     name: str  # where the image came from ("upload: cat.png", "example: coins", ...)
     fingerprint: str
     model_label: str
+    gt_masks: np.ndarray | None = None  # (N, H, W) bool: the image's known instances (a synthetic scene's, or drawn)
+    gt_source: str = ""  # where they came from: "synthetic scene", "drawn", "COCO file"
 
     @property
     def image(self) -> np.ndarray:
@@ -63,7 +65,8 @@ class ImageSession:
     def nbytes(self) -> int:
         """Memory this session holds: its image and the cached maps of every scale (the model is shared)."""
         maps = sum(sm.score_maps.nbytes + sm.objectness.nbytes for sm in self.predictor.scales)
-        return int(self.image.nbytes + maps)
+        gt = 0 if self.gt_masks is None else self.gt_masks.nbytes
+        return int(self.image.nbytes + maps + gt)
 
     def summary(self) -> dict[str, Any]:
         h, w = self.hw
@@ -78,7 +81,14 @@ def predictor_view(shared: Predictor) -> Predictor:
     return view
 
 
-def open_session(shared: Predictor, src: Any, name: str, model_label: str = "") -> ImageSession:
+def open_session(
+    shared: Predictor,
+    src: Any,
+    name: str,
+    model_label: str = "",
+    gt_masks: np.ndarray | None = None,
+    gt_source: str = "",
+) -> ImageSession:
     """Load ``src`` (path, bytes, PIL or array; see ``ifcn_viz.data.io.load_image``) and cache its maps.
 
     Raises ``ImageLoadError`` (a ``ValueError``) with a user-facing reason when ``src`` is not a usable image.
@@ -86,12 +96,13 @@ def open_session(shared: Predictor, src: Any, name: str, model_label: str = "") 
     view = predictor_view(shared)
     view.set_image(src)  # the only backbone run for this image
     assert view.image is not None
-    return ImageSession(view, name, fingerprint(view.image), model_label)
+    return ImageSession(view, name, fingerprint(view.image), model_label, gt_masks, gt_source)
 
 
 def reopen(session: ImageSession, shared: Predictor, model_label: str) -> ImageSession:
-    """The same image under another model (after the user switches models): one backbone run."""
-    return open_session(shared, session.image, session.name, model_label)
+    """The same image (and its known instances) under another model (after the user switches models): one
+    backbone run."""
+    return open_session(shared, session.image, session.name, model_label, session.gt_masks, session.gt_source)
 
 
 def model_label(predictor: Predictor) -> str:
