@@ -11,6 +11,7 @@ the same the page shows.
 
 import base64
 import functools
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -187,7 +188,9 @@ def register_api(ctx: AppContext) -> None:
     @as_gr_error
     def example(name: str, top_n: int = 10, images: bool = False, request: gr.Request = None) -> dict:
         """Open one of the offline examples (see ``examples``) as a new session."""
-        session = open_session(ctx.shared(), vw.example_image(name), f"example: {name}", ctx.label_for(None))
+        image, masks = vw.example_image(name), vw.example_masks(name)
+        session = open_session(ctx.shared(), image, f"example: {name}", ctx.label_for(None), masks,
+                               "synthetic scene" if masks is not None else "")  # fmt: skip
         token = ctx.store.put(session, client_of(request))
         return {"session": token, **_explore_answer(ctx, session, top_n, 0.4, 0.8, -1, images)}
 
@@ -238,6 +241,68 @@ def register_api(ctx: AppContext) -> None:
         return data
 
     @as_gr_error
+    def draw(session: str, coco: str = "", x: float = -1, y: float = -1, threshold: float = 0.5,
+             images: bool = False) -> dict:  # fmt: skip
+        """Your own instances on a session's image: ``coco`` is a COCO instances JSON (text) of this image -- the
+        Draw tab's download, or your own; empty: the session's known instances (a synthetic example's, or the
+        last ``draw``).  Returns their ideal maps at the best-fitting scale, the window at pixel (x, y) (-1: the
+        first instance's centre) assembled from them, k = 1 vs k, and each instance's IoU (ideal and learned
+        window); ``coco``: the instances as COCO JSON.  The instances become the session's ground truth."""
+        from ifcn_viz.app.instances import coco_from_masks, masks_from_coco
+        from ifcn_viz.limits import check_coco_upload
+
+        s = ctx.store.get(session)
+        if coco:
+            if not isinstance(coco, str):
+                raise ValueError("coco must be the text of a COCO instances JSON")
+            check_coco_upload(len(coco.encode("utf-8")), "the COCO text")
+            try:
+                data = json.loads(coco)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"the COCO text is not valid JSON (line {err.lineno}, column {err.colno})") from None
+            if not isinstance(data, dict):
+                raise ValueError("the COCO text must be an object with 'images', 'annotations' and 'categories'")
+            s.gt_masks, s.gt_source = masks_from_coco(data, s.hw, "the COCO text"), "COCO file"
+        if s.gt_masks is None:
+            raise ValueError("this session has no instances yet: pass coco (a COCO instances JSON of this image)")
+        px, py = (None, None) if x == -1 and y == -1 else (x, y)
+        v = vw.draw_views(s, s.gt_masks, px, py, threshold)
+        out = {**v.data, "coco": coco_from_masks(s.gt_masks, s.name.split(": ", 1)[-1])}
+        if images:
+            out["images"] = {n: png_b64(getattr(v, n)) for n in ("instances", "ideal", "window", "k_compare",
+                                                                 "learned")}  # fmt: skip
+        return out
+
+    @as_gr_error
+    def inspect(session: str, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int = -1,
+                use_gt: bool = True, step: int = 0, images: bool = False) -> dict:  # fmt: skip
+        """The proposal funnel of a session's image (windows per stage and scale; with its known instances, recall
+        at each stage and where each missed object was lost), NMS step ``step`` (who suppressed whom) and the
+        objectness / logit histograms' numbers."""
+        s = ctx.store.get(session)
+        v = vw.inspect(s, top_n, mask_threshold, nms_iou, scale, use_gt)
+        out = dict(v.data)
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ValueError(f"step must be an integer, got {step!r}")
+        nms = vw.nms_view(s, v.trace, step, nms_iou) if step else v.nms
+        if images:
+            pics = {"funnel": v.funnel, "objectness": v.objectness, "logits": v.logits, "nms": nms}
+            if v.missed is not None:
+                pics["missed"] = v.missed
+            out["images"] = {n: png_b64(a) for n, a in pics.items()}
+        return out
+
+    @as_gr_error
+    def score_map(session: str, channel: int, scale: int = -1, x: float = -1, y: float = -1,
+                  images: bool = False) -> dict:  # fmt: skip
+        """One of the k^2 score maps of a session's image, large; with pixel (x, y), the window there outlined and
+        the cells its sub-window copies from this map drawn thick."""
+        s = ctx.store.get(session)
+        px, py = (None, None) if x == -1 and y == -1 else (x, y)
+        img, data = vw.map_view(s, channel, scale, px, py)
+        return {**data, "images": {"map": png_b64(img)}} if images else data
+
+    @as_gr_error
     def model_info() -> dict:
         """The server's default model: architecture, k, m, stride, scales, training data summary and metrics."""
         return {"label": ctx.label_for(None), **model_description(ctx.shared())}
@@ -261,11 +326,14 @@ def register_api(ctx: AppContext) -> None:
     gr.api(assemble_step, api_name="assemble_step")
     gr.api(provenance, api_name="provenance")
     gr.api(compare, api_name="compare", **heavy)
+    gr.api(draw, api_name="draw")
+    gr.api(inspect, api_name="inspect", **heavy)
+    gr.api(score_map, api_name="score_map")
     gr.api(model_info, api_name="model_info")
     gr.api(train_tiny, api_name="train_tiny", concurrency_id="ifcn-train", concurrency_limit=1)
 
 
 API_NAMES = (
-    "upload", "example", "examples", "proposals", "window", "assemble_step", "provenance", "compare", "model_info",
-    "train_tiny",
+    "upload", "example", "examples", "proposals", "window", "assemble_step", "provenance", "compare", "draw",
+    "inspect", "score_map", "model_info", "train_tiny",
 )  # fmt: skip

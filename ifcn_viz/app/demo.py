@@ -1,5 +1,5 @@
-"""The explorer: ``build_demo(predictor) -> gr.Blocks`` (tabs Explore, Assemble, Provenance, Compare, Train,
-Model, About), and :func:`launch` to serve it.
+"""The explorer: ``build_demo(predictor) -> gr.Blocks`` (tabs Explore, Assemble, Provenance, Draw, Inspect,
+Compare, Train, Model, About), and :func:`launch` to serve it.
 
 ``build_demo`` lays out each tab (:mod:`ifcn_viz.app.layout`), then wires each tab's events to the handlers
 (:mod:`ifcn_viz.app.handlers`) by component name, and registers the API (:mod:`ifcn_viz.app.api`).  A handler
@@ -32,11 +32,35 @@ def wire_explore(page: Page, h: Handlers) -> None:
     page.upload.upload(h.on_upload, [page.upload, page.user_model, *page.params], opened, **HEAVY_EVENT)
     page.paste.input(h.on_upload, [page.paste, page.user_model, *page.params], opened, **HEAVY_EVENT)
     page.example.input(h.on_example, [page.example, page.user_model, *page.params], opened, **HEAVY_EVENT)
-    updated = {page.status, page.mosaic, page.objectness, page.props_img, page.props_json}
+    updated = {page.status, page.mosaic, page.mosaic_json, page.objectness, page.props_img, page.props_json,
+               page.ex_click}  # fmt: skip
     for c in page.params:
         c.input(h.on_params, [page.sess, *page.params], updated, **HEAVY_EVENT)
-    page.ex_image.select(h.on_explore_click, [page.sess, page.scale, page.thr],
-                         {page.status, page.ex_image, page.ex_window, page.ex_window_json}, **UI_EVENT)  # fmt: skip
+    page.ex_image.select(h.on_explore_click, [page.sess, page.scale, page.thr, page.ex_click],
+                         {page.status, page.ex_image, page.ex_window, page.ex_window_json, page.mosaic, page.ex_map,
+                          page.ex_map_json, page.ex_click}, **UI_EVENT)  # fmt: skip
+    page.mosaic.select(h.on_mosaic_click, [page.sess, page.scale, page.ex_click],
+                       {page.status, page.ex_map, page.ex_map_json, page.ex_click}, **UI_EVENT)  # fmt: skip
+
+
+def wire_draw(page: Page, h: Handlers) -> None:
+    shown = {page.sess, page.status, page.dr_masks, page.dr_instances, page.dr_ideal, page.dr_window, page.dr_k,
+             page.dr_learned, page.dr_json, page.dr_download}  # fmt: skip
+    page.dr_show.click(h.on_draw, [page.dr_editor, page.sess], shown, **UI_EVENT)
+    page.dr_editor.change(h.on_draw_change, [page.dr_editor, page.sess], shown, trigger_mode="always_last",
+                          **UI_EVENT)  # fmt: skip
+    page.dr_instances.select(h.on_draw_click, [page.sess, page.dr_masks],
+                             {page.status, page.dr_ideal, page.dr_window, page.dr_json}, **UI_EVENT)  # fmt: skip
+    page.dr_upload.upload(h.on_coco_upload, [page.dr_upload, page.sess], {*shown, page.dr_editor}, **UI_EVENT)
+
+
+def wire_inspect(page: Page, h: Handlers) -> None:
+    shown = {page.status, page.in_funnel, page.in_missed, page.in_obj, page.in_logits, page.in_nms, page.in_json,
+             page.in_trace, page.in_step}  # fmt: skip
+    page.in_btn.click(h.on_inspect, [page.sess, page.in_gt, *page.params], shown, **HEAVY_EVENT)
+    args = [page.in_step, page.sess, page.in_trace, page.iou]
+    page.in_step.input(h.on_nms_step, args, {page.status, page.in_nms}, **UI_EVENT)
+    page.in_next.click(h.on_nms_next, args, {page.status, page.in_step, page.in_nms}, **UI_EVENT)
 
 
 def wire_assemble(page: Page, h: Handlers) -> None:
@@ -101,6 +125,10 @@ def build_demo(
                 layout.assemble_tab(page, shared.k)
             with gr.Tab("Provenance", id="provenance"):
                 layout.provenance_tab(page)
+            with gr.Tab("Draw", id="draw"):
+                layout.draw_tab(page)
+            with gr.Tab("Inspect", id="inspect"):
+                layout.inspect_tab(page)
             with gr.Tab("Compare", id="compare"):
                 layout.compare_tab(page)
             with gr.Tab("Train", id="train"):
@@ -109,7 +137,8 @@ def build_demo(
                 layout.model_tab(page, h.model_markdown(None))
             with gr.Tab("About", id="about"):
                 layout.about_tab()
-        for wire in (wire_explore, wire_assemble, wire_provenance, wire_compare, wire_train, wire_model):
+        for wire in (wire_explore, wire_assemble, wire_provenance, wire_draw, wire_inspect, wire_compare, wire_train,
+                     wire_model):  # fmt: skip
             wire(page, h)
         register_api(ctx)
 

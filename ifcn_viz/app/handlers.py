@@ -22,7 +22,7 @@ from ifcn_viz.app.errors import user_message
 from ifcn_viz.app.layout import Page, scale_dropdown_choices
 from ifcn_viz.app.server import AppContext
 from ifcn_viz.app.session import ImageSession, model_label, open_session, reopen
-from ifcn_viz.app.uploads import describe_conversion
+from ifcn_viz.app.uploads import describe_conversion, upload_dir
 from ifcn_viz.inference.predictor import Predictor
 
 Out = dict[Any, Any]
@@ -50,15 +50,28 @@ class Handlers:
         v = views.explore(session, int(top_n), float(thr), float(iou), scale)
         img = views.display_image(session)
         menu = gr.update(choices=scale_dropdown_choices(session.predictor), value=scale)
+        si = views.resolve_scale(session.predictor, scale)
         return {p.sess: session, p.ex_image: img, p.as_image: img, p.pv_image: img, p.mosaic: v.mosaic,
-                p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data, p.scale: menu}  # fmt: skip
+                p.mosaic_json: views.mosaic_data(session, si), p.objectness: v.objectness, p.props_img: v.proposals,
+                p.props_json: v.data, p.scale: menu, p.ex_click: None, **self._editor_for(session)}  # fmt: skip
 
-    def _open(self, src: Any, name: str, user_model, top_n, thr, iou, scale, names: dict[str, str]) -> Out:
+    def _editor_for(self, session: ImageSession) -> Out:
+        """The Draw tab's editor on the new image: empty, or a synthetic example's true instances painted in."""
+        from ifcn_viz.app.instances import layer_from_masks
+
+        img = views.display_image(session)
+        layers = [] if session.gt_masks is None else [layer_from_masks(session.gt_masks, img.shape[:2])]
+        return {self.page.dr_editor: {"background": img, "layers": layers, "composite": None},
+                self.page.dr_masks: session.gt_masks}  # fmt: skip
+
+    def _open(self, src: Any, name: str, user_model, top_n, thr, iou, scale, names: dict[str, str],
+              gt_masks: Any = None) -> Out:  # fmt: skip
         t0 = time.perf_counter()
         try:
             predictor = self.ctx.predictor_for(user_model)
             conversion = describe_conversion(src) if isinstance(src, (str, Path)) else None
-            session = open_session(predictor, src, name, model_label(predictor))
+            gt_source = "synthetic scene" if gt_masks is not None else ""
+            session = open_session(predictor, src, name, model_label(predictor), gt_masks, gt_source)
             h, w = session.hw
             note = (
                 f"**{name}**: {w} x {h} px, fingerprint `{session.fingerprint}`; maps at "
@@ -81,10 +94,10 @@ class Handlers:
         if not name:
             return {}
         try:
-            image = views.example_image(name)
+            image, masks = views.example_image(name), views.example_masks(name)
         except Exception as err:  # noqa: BLE001
             return {self.page.status: failed(err, "Could not open the example")}
-        return self._open(image, f"example: {name}", user_model, top_n, thr, iou, scale, {})
+        return self._open(image, f"example: {name}", user_model, top_n, thr, iou, scale, {}, masks)
 
     def on_params(self, sess: ImageSession | None, top_n, thr, iou, scale) -> Out:
         p = self.page
@@ -92,7 +105,9 @@ class Handlers:
             return {}
         try:
             v = views.explore(sess, int(top_n), float(thr), float(iou), int(scale))
-            return {p.mosaic: v.mosaic, p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data}
+            si = views.resolve_scale(sess.predictor, int(scale))
+            return {p.mosaic: v.mosaic, p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data,
+                    p.mosaic_json: views.mosaic_data(sess, si), p.ex_click: None}  # fmt: skip
         except Exception as err:  # noqa: BLE001
             return {p.status: failed(err, "Could not update the views")}
 
@@ -103,14 +118,34 @@ class Handlers:
             raise ValueError(f"a click gives (x, y), got {evt.index!r}")
         return views.display_to_original(sess, float(evt.index[0]), float(evt.index[1]))  # evt.index is (x, y)
 
-    def on_explore_click(self, sess, scale, thr, evt: gr.SelectData) -> Out:
+    def on_explore_click(self, sess, scale, thr, ex_click, evt: gr.SelectData) -> Out:
         p = self.page
         try:
             x, y = self._click(sess, evt)
             v = views.window_at(sess, x, y, int(scale), float(thr), maps=False)  # the Assemble tab adds the maps
-            return {p.ex_image: v.marked, p.ex_window: v.view, p.ex_window_json: v.data}
+            si = views.resolve_scale(sess.predictor, int(scale))
+            channel = (ex_click or {}).get("channel", sess.predictor.k**2 // 2)
+            big, big_data = views.map_view(sess, channel, si, x, y)
+            return {p.ex_image: v.marked, p.ex_window: v.view, p.ex_window_json: v.data,
+                    p.mosaic: views.explore_mosaic(sess, si, (x, y)), p.ex_map: big, p.ex_map_json: big_data,
+                    p.ex_click: {"x": x, "y": y, "channel": channel}}  # fmt: skip
         except Exception as err:  # noqa: BLE001
             return {p.status: failed(err, "Could not show the window")}
+
+    def on_mosaic_click(self, sess, scale, ex_click, evt: gr.SelectData) -> Out:
+        p = self.page
+        try:
+            if sess is None:
+                raise ValueError("upload an image or pick an example first")
+            si = views.resolve_scale(sess.predictor, int(scale))
+            channel = views.mosaic_channel_at(sess, si, float(evt.index[0]), float(evt.index[1]))
+            if channel is None:
+                return {}
+            click = ex_click or {}
+            big, data = views.map_view(sess, channel, si, click.get("x"), click.get("y"))
+            return {p.ex_map: big, p.ex_map_json: data, p.ex_click: {**click, "channel": channel}}
+        except Exception as err:  # noqa: BLE001
+            return {p.status: failed(err, "Could not show the map")}
 
     # ------------------------------------------------------------------------------------------ Assemble
 
@@ -171,6 +206,109 @@ class Handlers:
             return {p.pv_view: view, p.pv_json: data}
         except Exception as err:  # noqa: BLE001
             return {p.status: failed(err, "Could not trace the pixel")}
+
+    # ------------------------------------------------------------------------------------------ Draw
+
+    def _draw_out(self, sess: ImageSession, masks, x=None, y=None, source: str = "drawn") -> Out:
+        import dataclasses
+
+        from ifcn_viz.app.instances import write_coco
+
+        p = self.page
+        v = views.draw_views(sess, masks, x, y)
+        sess = dataclasses.replace(sess, gt_masks=masks, gt_source=source)
+        folder = Path(tempfile.mkdtemp(prefix="coco-", dir=upload_dir()))
+        path = write_coco(masks, sess.name.split(": ", 1)[-1], folder)
+        n = len(masks)
+        return {p.sess: sess, p.dr_masks: masks, p.dr_instances: v.instances, p.dr_ideal: v.ideal,
+                p.dr_window: v.window, p.dr_k: v.k_compare, p.dr_learned: v.learned, p.dr_json: v.data,
+                p.dr_download: gr.update(value=str(path), interactive=True),
+                p.status: f"{n} instance{'s' if n != 1 else ''} ({source}); maps at scale {v.data['scale']} "
+                f"(windows of {v.data['window_px']:.0f} px). Click *your instances* to assemble a window."}  # fmt: skip
+
+    def on_draw(self, editor: dict | None, sess: ImageSession | None, quiet: bool = False) -> Out:
+        from ifcn_viz.app.instances import masks_from_layers
+
+        try:
+            if sess is None:
+                raise ValueError("upload an image or pick an example first (Explore tab)")
+            layers = (editor or {}).get("layers") or []
+            masks = masks_from_layers(layers, sess.hw)
+            if quiet and not len(masks):
+                return {}  # the editor was (re)set to an image: nothing drawn yet
+            return self._draw_out(sess, masks)
+        except Exception as err:  # noqa: BLE001
+            if quiet and sess is None:
+                return {}
+            return {self.page.status: failed(err, "Could not use the drawing")}
+
+    def on_draw_change(self, editor: dict | None, sess: ImageSession | None) -> Out:
+        return self.on_draw(editor, sess, quiet=True)
+
+    def on_draw_click(self, sess, masks, evt: gr.SelectData) -> Out:
+        p = self.page
+        try:
+            if sess is None or masks is None:
+                raise ValueError("draw an instance first")
+            if not isinstance(evt.index, (list, tuple)) or len(evt.index) != 2:
+                raise ValueError(f"a click gives (x, y), got {evt.index!r}")
+            h, w = sess.hw
+            x, y = float(evt.index[0]), float(evt.index[1])
+            if not (0 <= x < w and 0 <= y < h):
+                return {}  # a click on the legend
+            v = views.draw_views(sess, masks, x, y)
+            return {p.dr_ideal: v.ideal, p.dr_window: v.window, p.dr_json: v.data}
+        except Exception as err:  # noqa: BLE001
+            return {p.status: failed(err, "Could not assemble the window")}
+
+    def on_coco_upload(self, path: str | None, sess: ImageSession | None) -> Out:
+        from ifcn_viz.app.instances import layer_from_masks, masks_from_coco
+
+        if not path:
+            return {}
+        shown = Path(path).name
+        try:
+            if sess is None:
+                raise ValueError("open the image the annotations belong to first (Explore tab)")
+            masks = masks_from_coco(path, sess.hw, shown)
+            img = views.display_image(sess)
+            editor = {"background": img, "layers": [layer_from_masks(masks, img.shape[:2])], "composite": None}
+            return {**self._draw_out(sess, masks, source="COCO file"), self.page.dr_editor: editor}
+        except Exception as err:  # noqa: BLE001
+            return {self.page.status: failed(err, "Could not use the COCO file", {str(path): shown})}
+
+    # ------------------------------------------------------------------------------------------ Inspect
+
+    def on_inspect(self, sess, use_gt, top_n, thr, iou, scale) -> Out:
+        p = self.page
+        try:
+            if sess is None:
+                raise ValueError("upload an image or pick an example first (Explore tab)")
+            v = views.inspect(sess, int(top_n), float(thr), float(iou), int(scale), bool(use_gt))
+            n = v.data["nms_steps"]
+            gt = v.data["ground_truth"]
+            msg = f"Inspected {sess.name}" + (f" against its known instances ({gt})." if gt else " (no ground truth).")
+            return {p.in_funnel: v.funnel, p.in_missed: v.missed, p.in_obj: v.objectness, p.in_logits: v.logits,
+                    p.in_nms: v.nms, p.in_json: v.data, p.in_trace: v.trace, p.status: msg,
+                    p.in_step: gr.update(value=0, maximum=max(1, n - 1))}  # fmt: skip
+        except Exception as err:  # noqa: BLE001
+            return {p.status: failed(err, "Could not inspect the image")}
+
+    def on_nms_step(self, step, sess, trace, iou) -> Out:
+        try:
+            if sess is None or trace is None:
+                raise ValueError("press *Inspect this image* first")
+            n = min(views.NMS_MAX_STEPS, len(trace.nms_trace))
+            return {self.page.in_nms: views.nms_view(sess, trace, max(0, min(int(step), n - 1)), float(iou))}
+        except Exception as err:  # noqa: BLE001
+            return {self.page.status: failed(err, "Could not show the NMS step")}
+
+    def on_nms_next(self, step, sess, trace, iou) -> Out:
+        if sess is None or trace is None:
+            return self.on_nms_step(0, sess, trace, iou)
+        n = max(1, min(views.NMS_MAX_STEPS, len(trace.nms_trace)))
+        nxt = (int(step) + 1) % n
+        return {self.page.in_step: nxt, **self.on_nms_step(nxt, sess, trace, iou)}
 
     # ------------------------------------------------------------------------------------------ Compare
 

@@ -47,6 +47,10 @@ class Page:
     ex_window: gr.Image
     ex_window_json: gr.JSON
     mosaic: gr.Image
+    mosaic_json: gr.JSON
+    ex_map: gr.Image
+    ex_map_json: gr.JSON
+    ex_click: gr.State  # (x, y) of the last click in the Explore tab (outlined on the mosaic and the large map)
     objectness: gr.Image
     props_img: gr.Image
     props_json: gr.JSON
@@ -62,6 +66,30 @@ class Page:
     pv_image: gr.Image
     pv_view: gr.Image
     pv_json: gr.JSON
+    # Draw
+    dr_editor: gr.ImageEditor
+    dr_show: gr.Button
+    dr_masks: gr.State  # (N, H, W) bool: the instances drawn (or uploaded), at the image's size
+    dr_instances: gr.Image
+    dr_ideal: gr.Image
+    dr_window: gr.Image
+    dr_k: gr.Image
+    dr_learned: gr.Image
+    dr_json: gr.JSON
+    dr_download: gr.DownloadButton
+    dr_upload: gr.File
+    # Inspect
+    in_btn: gr.Button
+    in_gt: gr.Checkbox
+    in_funnel: gr.Image
+    in_missed: gr.Image
+    in_step: gr.Slider
+    in_next: gr.Button
+    in_nms: gr.Image
+    in_obj: gr.Image
+    in_logits: gr.Image
+    in_json: gr.JSON
+    in_trace: gr.State  # the NMS trace of the last inspection (for stepping without recomputing)
     # Compare
     cmp_seed: gr.Number
     cmp_btn: gr.Button
@@ -95,8 +123,9 @@ class Page:
     @property
     def image_views(self) -> set[gr.components.Component]:
         """What opening an image (upload, example, new model) may change."""
-        return {self.sess, self.status, self.ex_image, self.mosaic, self.objectness, self.props_img,
-                self.props_json, self.as_image, self.pv_image, self.scale}  # fmt: skip
+        return {self.sess, self.status, self.ex_image, self.mosaic, self.mosaic_json, self.objectness,
+                self.props_img, self.props_json, self.as_image, self.pv_image, self.scale, self.dr_editor,
+                self.dr_masks, self.ex_click}  # fmt: skip
 
 
 def picture(label: str, elem_id: str, **kw: Any) -> gr.Image:
@@ -111,6 +140,7 @@ def note(text: str) -> gr.Markdown:
 
 def header(page: Page, model_label: str) -> None:
     page.sess, page.user_model, page.trained, page.click = (gr.State(None) for _ in range(4))
+    page.ex_click, page.dr_masks, page.in_trace = (gr.State(None) for _ in range(3))
     gr.Markdown(
         "# InstanceFCN explorer\n"
         "Instance-sensitive fully convolutional networks (Dai, He, Li, Ren, Sun, ECCV 2016): upload an image, "
@@ -140,9 +170,15 @@ def explore_tab(page: Page, predictor: Any) -> None:
             page.ex_window = picture("the window at the clicked pixel", "ex_window")
             with gr.Accordion("the window in numbers", open=False):
                 page.ex_window_json = gr.JSON(label="window", elem_id="ex_window_json")
+    note("The k x k score maps (map a*k + b at row a, column b). Click a map to see it large; click the image above "
+         "and the window there is outlined on every map, thick where its sub-window copies from that map.")
+    page.mosaic = picture("instance-sensitive score maps (k x k mosaic): click a map to enlarge it", "mosaic")
     with gr.Row():
-        page.mosaic = picture("instance-sensitive score maps (k x k mosaic)", "mosaic")
+        page.ex_map = picture("one score map, large", "ex_map")
         page.objectness = picture("objectness", "objectness")
+    with gr.Accordion("the maps in numbers", open=False), gr.Row():
+        page.mosaic_json = gr.JSON(label="mosaic", elem_id="mosaic_json")
+        page.ex_map_json = gr.JSON(label="the large map", elem_id="ex_map_json")
     with gr.Row():
         page.props_img = picture("top proposals", "proposals")
         with gr.Column(), gr.Accordion("the proposals in numbers", open=False):
@@ -177,6 +213,64 @@ def provenance_tab(page: Page) -> None:
         page.pv_view = picture("windows covering the pixel", "pv_view")
     with gr.Accordion("the provenance in numbers", open=False):
         page.pv_json = gr.JSON(label="provenance", elem_id="pv_json")
+
+
+def draw_tab(page: Page) -> None:
+    from ifcn_viz.app.instances import brush_colors
+
+    note(
+        "Paint the objects of your image, **one brush colour per instance** (orange first, then sky blue, ...), "
+        "touching ones included. At once you see the *ideal* k x k maps for your instances (what a perfect "
+        "InstanceFCN would output, paper Fig. 1), the window at any pixel you click assembled from them, k = 1 "
+        "against k = 5, and the model's learned maps beside the ideal ones with the IoU of each instance. The maps "
+        "are computed at the scale whose windows best fit your objects. Save the drawing as COCO JSON to use it "
+        "again or as a tiny evaluation set."
+    )
+    with gr.Row():
+        with gr.Column(scale=3):
+            page.dr_editor = gr.ImageEditor(
+                label="your image: paint each instance in its own colour", type="numpy", image_mode="RGBA",
+                format="png", sources=(), transforms=(), elem_id="dr_editor", height=560,
+                brush=gr.Brush(colors=brush_colors(), color_mode="fixed", default_size=14),
+                layers=gr.LayerOptions(allow_additional_layers=True), canvas_size=(1024, 1024),
+            )  # fmt: skip
+        with gr.Column(scale=2):
+            page.dr_show = gr.Button("Show the maps of my drawing", variant="primary", elem_id="dr_show")
+            page.dr_instances = picture("your instances: click a pixel to assemble the window there", "dr_instances")
+            page.dr_download = gr.DownloadButton("Download the drawing (COCO JSON)", elem_id="dr_download",
+                                                 interactive=False)  # fmt: skip
+            page.dr_upload = gr.File(label="...or upload a COCO JSON of this image", file_types=[".json"],
+                                     type="filepath", elem_id="dr_upload")  # fmt: skip
+    page.dr_ideal = picture("the ideal maps of your instances", "dr_ideal")
+    page.dr_window = picture("the window at the clicked pixel, assembled from the ideal maps", "dr_window")
+    page.dr_k = picture("k = 1 vs k = 5 on your instances (ideal maps)", "dr_k")
+    page.dr_learned = picture("ideal vs the model's learned maps, and the IoU of each instance", "dr_learned")
+    with gr.Accordion("the drawing in numbers", open=False):
+        page.dr_json = gr.JSON(label="drawing", elem_id="dr_json")
+
+
+def inspect_tab(page: Page) -> None:
+    note(
+        "Why the proposals are what they are, for the current image: how many windows survive each stage of "
+        "inference (Sec. 3.3), per scale; with ground truth (a synthetic example's, or the instances you drew) the "
+        "recall at each stage and the stage that lost each missed object; NMS step by step; and histograms of "
+        "objectness and of the score-map logits. Uses the Explore tab's top-N, threshold, NMS IoU and scale."
+    )
+    with gr.Row():
+        page.in_gt = gr.Checkbox(value=True, label="use the known instances (synthetic example or your drawing)",
+                                 elem_id="in_gt")  # fmt: skip
+        page.in_btn = gr.Button("Inspect this image", variant="primary", elem_id="in_btn")
+    with gr.Row():
+        page.in_funnel = picture("the proposal funnel", "in_funnel")
+        page.in_missed = picture("ground truth: found, or the stage that lost it", "in_missed")
+    with gr.Row():
+        page.in_step = gr.Slider(0, 29, value=0, step=1, label="NMS step", elem_id="in_step")
+        page.in_next = gr.Button("Next NMS step >", elem_id="in_next")
+    page.in_nms = picture("NMS, one candidate at a time: who suppressed whom", "in_nms")
+    page.in_obj = picture("objectness histograms", "in_obj")
+    page.in_logits = picture("score-map logits", "in_logits")
+    with gr.Accordion("the inspection in numbers", open=False):
+        page.in_json = gr.JSON(label="inspection", elem_id="in_json")
 
 
 def compare_tab(page: Page) -> None:

@@ -171,7 +171,7 @@ def explore(
     session: ImageSession, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int | None = None
 ) -> ExploreViews:
     """Everything the Explore tab shows for the session's image: mosaic, objectness, proposals."""
-    from ifcn_viz.viz.maps import objectness_overlay, score_map_mosaic
+    from ifcn_viz.viz.maps import objectness_overlay
     from ifcn_viz.viz.proposals import proposals_panel
 
     p = session.predictor
@@ -179,15 +179,64 @@ def explore(
     sm = p.scales[si]
     props, data = proposals(session, top_n, mask_threshold, nms_iou, scale)
     img = display_image(session)
-    f = sm.factor * session.display_scale**-1  # resized / displayed
-    title = f"the k x k = {p.k * p.k} instance-sensitive score maps at scale {si} (shorter side {sm.shorter_side} px)"
-    mosaic = score_map_mosaic(sm.score_maps, p.k, img, stride=sm.stride, factor=f, title=title)
+    mosaic = explore_mosaic(session, si)
     shown = WindowGrid(dataclasses.replace(sm, image_hw=tuple(img.shape[:2])), p.m, p.fill)  # on the shown image
     obj = objectness_overlay(img, shown, top=5)
     panel = proposals_panel(session.image, props, top_n)
     fy, fx = sm.feature_hw
     data.update(scale=si, feature_hw=[fy, fx], k=p.k, m=p.m, stride=sm.stride)
     return ExploreViews(mosaic, obj, panel, data)
+
+
+MOSAIC_MAP_PX = 240
+"""Each map of the Explore mosaic is about this many pixels on its longer side: k = 5 maps fill the page's width."""
+
+
+def _mosaic_args(session: ImageSession, si: int) -> tuple[int, str]:
+    p = session.predictor
+    sm = p.scales[si]
+    cell_px = max(1, round(MOSAIC_MAP_PX / max(sm.feature_hw)))
+    title = f"the k x k = {p.k * p.k} instance-sensitive score maps at scale {si} (shorter side {sm.shorter_side} px)"
+    return cell_px, title
+
+
+def explore_mosaic(session: ImageSession, si: int, xy: tuple[float, float] | None = None) -> np.ndarray:
+    """The Explore mosaic of scale ``si`` (maps about :data:`MOSAIC_MAP_PX` px each); with ``xy`` (an original
+    pixel), the window centred there outlined on every map, thick where its sub-window copies from that map."""
+    from ifcn_viz.viz.maps import score_map_mosaic
+
+    p = session.predictor
+    sm = p.scales[si]
+    img = display_image(session)
+    f = sm.factor * session.display_scale**-1  # resized / displayed
+    cell_px, title = _mosaic_args(session, si)
+    window = None
+    if xy is not None:
+        cy, cx = p.grid(si).cell_of_pixel(*check_pixel(session, *xy))
+        window = (cy, cx, p.m)
+    return score_map_mosaic(sm.score_maps, p.k, img, window, stride=sm.stride, factor=f, cell_px=cell_px, title=title)
+
+
+def mosaic_data(session: ImageSession, si: int) -> dict[str, Any]:
+    """The numbers of the mosaic: per map its min / mean / max logit, and the colour scale's ends."""
+    from ifcn_viz.viz.palette import logit_range
+
+    p = session.predictor
+    s = p.scales[si].score_maps
+    rng = logit_range(s)
+    return {**session.summary(), "scale": si, "k": p.k, "feature_hw": list(p.scales[si].feature_hw),
+            "color_range": [rng.lo, rng.hi],
+            "maps": [{"channel": c, "min": round(float(s[c].min()), 4), "mean": round(float(s[c].mean()), 4),
+                      "max": round(float(s[c].max()), 4)} for c in range(s.shape[0])]}  # fmt: skip
+
+
+def mosaic_channel_at(session: ImageSession, si: int, mx: float, my: float) -> int | None:
+    """The map under a click (mx, my) on :func:`explore_mosaic`'s picture, or None between maps."""
+    from ifcn_viz.viz.maps import mosaic_layout
+
+    cell_px, title = _mosaic_args(session, si)
+    hit = mosaic_layout(session.predictor.scales[si].score_maps, cell_px, title=title).locate(int(mx), int(my))
+    return None if hit is None else int(hit[0])
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -455,7 +504,7 @@ def draw_views(
     win = grid.window(cy, cx)
     ch, cw = grid.cell_size
     centers_px = [((c[1] + 0.5) * cw, (c[0] + 0.5) * ch) if c[0] >= 0 else None for c in ia.centers]
-    inst = instances_view(session.image, ms, centers_px, title="your instances: click to assemble the window there")
+    inst = instances_view(session.image, ms, centers_px)  # the image at (0, 0): a click is an original pixel
     hf, wf = sm.feature_hw
     ideal_img = score_map_mosaic(
         grid.maps.score_maps, p.k, session.image, (cy, cx, p.m), probs=True, cell_px=_cell_px((hf, wf), 220),
@@ -598,7 +647,6 @@ def map_view(
     """Score map ``channel`` of one scale, large, with the window under pixel (x, y) (if given) outlined and the
     cells its sub-window copies from this map drawn thick."""
     from ifcn_viz.viz.inspect import single_map_view
-    from ifcn_viz.viz.palette import symmetric_range
 
     p = session.predictor
     si = resolve_scale(p, scale)
@@ -611,12 +659,11 @@ def map_view(
         x, y = check_pixel(session, x, y)
         cy, cx = p.grid(si).cell_of_pixel(x, y)
         window = (cy, cx, p.m)
-    vmax = symmetric_range(sm.score_maps)
-    img = single_map_view(sm.score_maps, int(channel), session.image, window, sm.stride, sm.factor, vmax=vmax)
+    img = single_map_view(sm.score_maps, int(channel), session.image, window, sm.stride, sm.factor)
     vals = sm.score_maps[int(channel)].numpy()
     a, b = divmod(int(channel), p.k)
     data = {**session.summary(), "scale": si, "channel": int(channel), "a": a, "b": b,
-            "window_center": None if window is None else [window[0], window[1]], "vmax": vmax,
+            "window_center": None if window is None else [window[0], window[1]],
             "min": round(float(vals.min()), 4), "max": round(float(vals.max()), 4),
             "mean": round(float(vals.mean()), 4)}  # fmt: skip
     return img, data

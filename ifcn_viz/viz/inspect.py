@@ -337,7 +337,8 @@ def instances_view(
 ) -> np.ndarray:
     """Instance masks ``[N, H, W]`` over the image, instance n filled and outlined in :func:`instance_color`;
     ``centers`` (x, y) in pixels are marked with a cross (the window centre); ``labels`` (default ``instance n``)
-    are placed without overlapping; a legend names every colour."""
+    are placed without overlapping; a legend names every colour.  Without ``title`` the image keeps its top-left
+    corner at (0, 0) of the picture (a click on the picture is an image pixel)."""
     img = to_rgb_uint8(image)
     ms = np.asarray(masks, dtype=bool)
     if ms.ndim != 3 or ms.shape[1:] != img.shape[:2]:
@@ -367,7 +368,7 @@ def instances_view(
     if centers is not None:
         items.append(((255, 255, 255), "+ : the instance's centre cell (its window's centre)"))
     body = stack([np.asarray(pil), _legend(items, pil.width)], axis=0, gap=2)
-    return pad(title_panel(body, title, 13)) if title else pad(body)
+    return pad(title_panel(body, title, 13)) if title else body
 
 
 def iou_table(
@@ -417,8 +418,8 @@ def single_map_view(
     vmax: float | None = None,
     side: int = 560,
 ) -> np.ndarray:
-    """One score map ``channel`` = a*k + b of ``(k*k, H', W')`` logits, large (about ``side`` px), on the mosaic's
-    diverging scale (``vmax``: shared with the mosaic; default from this map's own values) over the grey image,
+    """One score map ``channel`` = a*k + b of ``(k*k, H', W')`` logits, large (about ``side`` px), on a diverging
+    scale from this map's own values (``logit_range``; ``vmax`` fixes it to ``[-vmax, vmax]``) over the grey image,
     with ``window=(cy, cx, m)``'s outline and, thick, the cells its sub-window (a, b) copies from this map."""
     from ifcn_viz.inference.window import copied_region
     from ifcn_viz.viz.maps import score_map_mosaic
