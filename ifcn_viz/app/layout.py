@@ -170,8 +170,10 @@ def explore_tab(page: Page, predictor: Any) -> None:
             page.ex_window = picture("the window at the clicked pixel", "ex_window")
             with gr.Accordion("the window in numbers", open=False):
                 page.ex_window_json = gr.JSON(label="window", elem_id="ex_window_json")
-    note("The k x k score maps (map a*k + b at row a, column b). Click a map to see it large; click the image above "
-         "and the window there is outlined on every map, thick where its sub-window copies from that map.")
+    note(
+        "The k x k score maps (map a*k + b at row a, column b). Click a map to see it large; click the image above "
+        "and the window there is outlined on every map, thick where its sub-window copies from that map."
+    )
     page.mosaic = picture("instance-sensitive score maps (k x k mosaic): click a map to enlarge it", "mosaic")
     with gr.Row():
         page.ex_map = picture("one score map, large", "ex_map")

@@ -544,8 +544,8 @@ def draw_views(
         **session.summary(), "scale": ia.scale, "shorter_side": sm.shorter_side,
         "window_px": round(p.m * sm.stride / sm.factor, 1), "serves_objects_px": [round(v, 1) for v in lv.objects],
         "k": p.k, "m": p.m, "stride": sm.stride, "threshold": threshold, "window_center": [cy, cx],
-        "window": window_data(session, win, centers_px[valid[0]][0] if valid else 0, centers_px[valid[0]][1]
-                              if valid else 0, threshold) | {"pixel": None if x is None else [int(x), int(y)]},
+        "pixel": None if x is None else [int(x), int(y)],
+        "window": {k_: v_ for k_, v_ in window_data(session, win, 0, 0, threshold).items() if k_ != "pixel"},
         "instances": inst_data,
     }  # fmt: skip
     return DrawViews(inst, ideal_img, window_img, kc, learned_img, data)
