@@ -90,6 +90,48 @@ def test_every_endpoint(client):
     assert tr["steps"] == 2 and len(tr["losses"]) == 2
 
 
+def test_draw_inspect_and_score_map_endpoints(client):
+    import json
+
+    from ifcn_viz.app.instances import coco_from_masks
+
+    img = sample_image(8, 160, 200)
+    sid = client.predict(b64(png_bytes(img)), "eight.png", api_name="/upload")["session"]
+    masks = np.zeros((2, 160, 200), bool)
+    masks[0, 30:130, 20:100] = True
+    masks[1, 40:140, 100:180] = True  # touching the first
+    coco = json.dumps(coco_from_masks(masks, "eight.png"))
+    dr = client.predict(sid, coco, -1, -1, 0.5, True, api_name="/draw")
+    assert len(dr["instances"]) == 2 and all(i["iou_ideal"] > 0.8 for i in dr["instances"])
+    assert min(i["iou_ideal_k1"] for i in dr["instances"]) < min(i["iou_ideal_k5"] for i in dr["instances"])
+    for name in ("instances", "ideal", "window", "k_compare", "learned"):
+        assert decode_png(dr["images"][name]).ndim == 3
+    assert len(dr["coco"]["annotations"]) == 2  # the drawing comes back as COCO ...
+    again = client.predict(sid, "", 150, 80, api_name="/draw")  # ... and the session keeps it as ground truth
+    assert again["pixel"] == [150, 80] and len(again["instances"]) == 2
+
+    ins = client.predict(sid, 5, 0.4, 0.8, -1, True, 1, True, api_name="/inspect")
+    assert ins["ground_truth"] == "COCO file" and ins["funnel"]["objects"] == 2
+    assert len(ins["funnel"]["stages"]) == 5 and ins["nms_steps"] >= 1
+    for name in ("funnel", "objectness", "logits", "nms", "missed"):
+        assert decode_png(ins["images"][name]).ndim == 3
+
+    sm = client.predict(sid, 12, -1, 100, 80, True, api_name="/score_map")
+    assert sm["channel"] == 12 and sm["window_center"] is not None and decode_png(sm["images"]["map"]).ndim == 3
+
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="not valid JSON"):
+        client.predict(sid, "{oops", api_name="/draw")
+    with pytest.raises(AppError, match="not this image"):
+        client.predict(sid, json.dumps(coco_from_masks(masks[:, :100], "x.png")), api_name="/draw")
+    fresh = client.predict(b64(png_bytes(img)), api_name="/upload")["session"]
+    with pytest.raises(AppError, match="no instances yet"):
+        client.predict(fresh, api_name="/draw")
+    with pytest.raises(AppError, match="channel must be"):
+        client.predict(sid, 99, api_name="/score_map")
+
+
 def test_errors_are_messages_not_tracebacks(client):
     from gradio_client.exceptions import AppError
 

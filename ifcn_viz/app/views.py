@@ -632,7 +632,7 @@ def inspect(
                  "box": [round(v, 1) for v in st.box]} for st in trace.nms_trace[:NMS_MAX_STEPS]],
         "objectness": {"ranked": [round(float(v), 5) for v in scores],
                        "positive": None if pos is None else [bool(v) for v in pos]},
-        "logits": {"scale": si, "percentiles": {q: round(float(np.percentile(p.scales[si].score_maps.numpy(), q)), 4)
+        "logits": {"scale": si, "percentiles": {f"p{q}": round(float(np.percentile(p.scales[si].score_maps.numpy(), q)), 4)
                                                 for q in (1, 25, 50, 75, 99)}, "fill": p.fill},
     }  # fmt: skip
     return InspectViews(chart, missed, obj, logits, nms_img, data, trace)
