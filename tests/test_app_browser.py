@@ -173,3 +173,76 @@ def test_live_training_in_the_page(browser, url):
     page.get_by_role("tab", name="Model").click()
     assert "your model" in page.inner_text("#md_info")
     page.close()
+
+
+def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 8.0) -> None:
+    """Brush strokes filling the rectangle [x0, x1] x [y0, y1] (fractions of ``box``) on the editor's canvas."""
+    y = box["y"] + y0 * box["height"]
+    while y <= box["y"] + y1 * box["height"]:
+        page.mouse.move(box["x"] + x0 * box["width"], y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1 * box["width"], y, steps=6)
+        page.mouse.up()
+        y += step
+
+
+def image_box(page) -> dict:
+    """Where the background image lies on the editor's canvas: centred, fitted (the editor's default view)."""
+    canvas = page.locator("#dr_editor canvas").first.bounding_box()
+    h = canvas["height"] * 0.9
+    w = h * 4 / 3  # the test photo is 4:3
+    return {"x": canvas["x"] + (canvas["width"] - w) / 2, "y": canvas["y"] + (canvas["height"] - h) / 2,
+            "width": w, "height": h}  # fmt: skip
+
+
+def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
+    import skimage.data
+    from PIL import Image
+
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(skimage.data.coffee()).resize((320, 240)).save(photo)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+    page.set_input_files("#upload input[type=file]", str(photo))
+    wait_new_src(page, "#mosaic", None)
+
+    # the large single map: click a map of the mosaic
+    click_until_new(page, "#mosaic", "#ex_map", 0.5, 0.45)
+
+    page.get_by_role("tab", name="Draw").click()
+    page.wait_for_selector("#dr_editor canvas", state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)  # the editor loads the image
+    box = image_box(page)
+    paint(page, box, 0.25, 0.5, 0.3, 0.7)  # instance 0 in the first brush colour ...
+    page.locator("#dr_editor button[aria-label='Color']").first.click()
+    page.locator("#dr_editor button.color").nth(1).click()
+    paint(page, box, 0.5, 0.72, 0.35, 0.75)  # ... instance 1, touching it, in the second
+    page.click("#dr_show")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('2 instances (drawn)')",
+                           timeout=120_000)  # fmt: skip
+    ideal = wait_new_src(page, "#dr_ideal", None)
+    wait_new_src(page, "#dr_k", None)
+    wait_new_src(page, "#dr_learned", None)
+    page.wait_for_timeout(1000)
+    shot(page, "draw")
+    # a click on the instances picture assembles the window there from the ideal maps
+    click_until_new(page, "#dr_instances", "#dr_ideal", 0.62, 0.45, old=ideal)
+    page.wait_for_timeout(1000)
+    shot(page, "draw_click")
+    assert page.locator("#dr_download").is_enabled()
+
+    page.get_by_role("tab", name="Inspect").click()
+    page.click("#in_btn")
+    wait_new_src(page, "#in_funnel", None)
+    wait_new_src(page, "#in_missed", None)  # the drawn instances are the ground truth
+    nms = wait_new_src(page, "#in_nms", None)
+    page.click("#in_next")
+    wait_new_src(page, "#in_nms", nms)
+    assert "against its known instances (drawn)" in page.inner_text("#status")
+    page.wait_for_timeout(1000)
+    shot(page, "inspect")
+    assert not errors, errors
+    page.close()

@@ -234,8 +234,15 @@ class Handlers:
                 raise ValueError("upload an image or pick an example first (Explore tab)")
             layers = (editor or {}).get("layers") or []
             masks = masks_from_layers(layers, sess.hw)
-            if quiet and not len(masks):
-                return {}  # the editor was (re)set to an image: nothing drawn yet
+            if quiet:  # a stroke: the live preview (instances and their ideal maps); the button shows the rest
+                if not len(masks):
+                    return {}  # the editor was (re)set to an image: nothing drawn yet
+                p = self.page
+                v = views.draw_views(sess, masks, full=False)
+                n = len(masks)
+                return {p.dr_instances: v.instances, p.dr_ideal: v.ideal, p.dr_masks: masks,
+                        p.status: f"{n} instance{'s' if n != 1 else ''} drawn: press *Show the maps of my drawing* "
+                        "for the window, k = 1 vs k = 5 and the learned maps."}  # fmt: skip
             return self._draw_out(sess, masks)
         except Exception as err:  # noqa: BLE001
             if quiet and sess is None:
@@ -256,8 +263,8 @@ class Handlers:
             x, y = float(evt.index[0]), float(evt.index[1])
             if not (0 <= x < w and 0 <= y < h):
                 return {}  # a click on the legend
-            v = views.draw_views(sess, masks, x, y)
-            return {p.dr_ideal: v.ideal, p.dr_window: v.window, p.dr_json: v.data}
+            v = views.draw_views(sess, masks, x, y, full=False)  # the ideal maps with the new window outlined
+            return {p.dr_ideal: v.ideal, p.dr_window: views.draw_window_view(sess, masks, x, y), p.dr_json: v.data}
         except Exception as err:  # noqa: BLE001
             return {p.status: failed(err, "Could not assemble the window")}
 

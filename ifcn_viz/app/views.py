@@ -477,10 +477,13 @@ def draw_views(
     y: float | None = None,
     threshold: float = 0.5,
     scale: int | None = None,
+    full: bool = True,
 ) -> DrawViews:
     """Everything the Draw tab shows for the drawn instance ``masks`` ``[N, H, W]``: their ideal maps, the window at
     pixel (x, y) (default: the first instance's centre) assembled from them, k = 1 against the model's k, and the
-    model's learned maps beside the ideal ones with each instance's IoU (paper, Sec. 3 and Fig. 1)."""
+    model's learned maps beside the ideal ones with each instance's IoU (paper, Sec. 3 and Fig. 1).  With
+    ``full=False`` only the instances and their ideal maps (the editor's live preview, one stroke at a time);
+    ``window``, ``k_compare`` and ``learned`` are then None."""
     from ifcn_viz.inference.window import window_mask
     from ifcn_viz.viz.ideal import ideal_reassembly, mask_iou
     from ifcn_viz.viz.inspect import instances_view, iou_table
@@ -512,6 +515,16 @@ def draw_views(
         title=f"ideal k x k = {p.k * p.k} maps of your instances at scale {ia.scale} (window at cell ({cy}, {cx}) "
         "outlined; thick: the cells each sub-window copies)",
     )  # fmt: skip
+    lv = p.levels[ia.scale]
+    data = {
+        **session.summary(), "scale": ia.scale, "shorter_side": sm.shorter_side,
+        "window_px": round(p.m * sm.stride / sm.factor, 1), "serves_objects_px": [round(v, 1) for v in lv.objects],
+        "k": p.k, "m": p.m, "stride": sm.stride, "threshold": threshold, "window_center": [cy, cx],
+        "pixel": None if x is None else [int(x), int(y)],
+        "window": {k_: v_ for k_, v_ in window_data(session, win, 0, 0, threshold).items() if k_ != "pixel"},
+    }  # fmt: skip
+    if not full:
+        return DrawViews(inst, ideal_img, None, None, None, data)  # type: ignore[arg-type]
     window_img = window_view(session.image, win, grid.maps.score_maps, threshold)
     kc = k_comparison(ia.masks_scaled, sm.stride, p.m, ks=(1, p.k) if p.k != 1 else (1, 5), image=ia.image_scaled)
     k1 = ideal_reassembly(ia.masks_scaled, 1, p.m, sm.stride, threshold).ious
@@ -539,16 +552,21 @@ def draw_views(
     note = (f"IoU with your drawing of the window at each instance's centre cell, pasted as the proposals are "
             f"(p >= {threshold:g}); last two: the k = 1 / k = {p.k} panels below")  # fmt: skip
     learned_img = stack([ivl, title_panel(table, note, size=12)], axis=0, gap=8)
-    lv = p.levels[ia.scale]
-    data = {
-        **session.summary(), "scale": ia.scale, "shorter_side": sm.shorter_side,
-        "window_px": round(p.m * sm.stride / sm.factor, 1), "serves_objects_px": [round(v, 1) for v in lv.objects],
-        "k": p.k, "m": p.m, "stride": sm.stride, "threshold": threshold, "window_center": [cy, cx],
-        "pixel": None if x is None else [int(x), int(y)],
-        "window": {k_: v_ for k_, v_ in window_data(session, win, 0, 0, threshold).items() if k_ != "pixel"},
-        "instances": inst_data,
-    }  # fmt: skip
+    data["instances"] = inst_data
     return DrawViews(inst, ideal_img, window_img, kc, learned_img, data)
+
+
+def draw_window_view(
+    session: ImageSession, masks: Any, x: float, y: float, threshold: float = 0.5, scale: int | None = None
+) -> np.ndarray:
+    """The window under pixel (x, y) assembled from the drawn instances' ideal maps, drawn by the window view
+    (on the image | assembled | pasted | its source maps); what a click on *your instances* shows."""
+    from ifcn_viz.viz.window import window_view
+
+    ms = check_masks(session, masks)
+    x, y = check_pixel(session, x, y)
+    grid = ideal_at_scale(session, ms, scale).grid
+    return window_view(session.image, grid.window(*grid.cell_of_pixel(x, y)), grid.maps.score_maps, threshold)
 
 
 # ---------------------------------------------------------------------------------------------- Inspect
@@ -632,8 +650,8 @@ def inspect(
                  "box": [round(v, 1) for v in st.box]} for st in trace.nms_trace[:NMS_MAX_STEPS]],
         "objectness": {"ranked": [round(float(v), 5) for v in scores],
                        "positive": None if pos is None else [bool(v) for v in pos]},
-        "logits": {"scale": si, "percentiles": {f"p{q}": round(float(np.percentile(p.scales[si].score_maps.numpy(), q)), 4)
-                                                for q in (1, 25, 50, 75, 99)}, "fill": p.fill},
+        "logits": {"scale": si, "fill": p.fill, "percentiles": {
+            f"p{q}": round(float(np.percentile(p.scales[si].score_maps.numpy(), q)), 4) for q in (1, 25, 50, 75, 99)}},
     }  # fmt: skip
     return InspectViews(chart, missed, obj, logits, nms_img, data, trace)
 
