@@ -134,6 +134,11 @@ def picture(label: str, elem_id: str, **kw: Any) -> gr.Image:
                     buttons=["download", "fullscreen"], **kw)  # fmt: skip
 
 
+def titled(label: str, elem_id: str, **kw: Any) -> gr.Image:
+    """An output picture that draws its own title: no floating label over it (it would hide the title)."""
+    return picture(label, elem_id, show_label=False, **kw)
+
+
 def note(text: str) -> gr.Markdown:
     return gr.Markdown(text, elem_classes="ifcn-note")
 
@@ -176,7 +181,7 @@ def explore_tab(page: Page, predictor: Any) -> None:
     )
     page.mosaic = picture("instance-sensitive score maps (k x k mosaic): click a map to enlarge it", "mosaic")
     with gr.Row():
-        page.ex_map = picture("one score map, large", "ex_map")
+        page.ex_map = titled("one score map, large", "ex_map")
         page.objectness = picture("objectness", "objectness")
     with gr.Accordion("the maps in numbers", open=False), gr.Row():
         page.mosaic_json = gr.JSON(label="mosaic", elem_id="mosaic_json")
@@ -243,10 +248,10 @@ def draw_tab(page: Page) -> None:
                                                  interactive=False)  # fmt: skip
             page.dr_upload = gr.File(label="...or upload a COCO JSON of this image", file_types=[".json"],
                                      type="filepath", elem_id="dr_upload")  # fmt: skip
-    page.dr_ideal = picture("the ideal maps of your instances", "dr_ideal")
-    page.dr_window = picture("the window at the clicked pixel, assembled from the ideal maps", "dr_window")
-    page.dr_k = picture("k = 1 vs k = 5 on your instances (ideal maps)", "dr_k")
-    page.dr_learned = picture("ideal vs the model's learned maps, and the IoU of each instance", "dr_learned")
+    page.dr_ideal = titled("the ideal maps of your instances", "dr_ideal")
+    page.dr_window = titled("the window at the clicked pixel, assembled from the ideal maps", "dr_window")
+    page.dr_k = titled("k = 1 vs k = 5 on your instances (ideal maps)", "dr_k")
+    page.dr_learned = titled("ideal vs the model's learned maps, and the IoU of each instance", "dr_learned")
     with gr.Accordion("the drawing in numbers", open=False):
         page.dr_json = gr.JSON(label="drawing", elem_id="dr_json")
 
@@ -263,14 +268,14 @@ def inspect_tab(page: Page) -> None:
                                  elem_id="in_gt")  # fmt: skip
         page.in_btn = gr.Button("Inspect this image", variant="primary", elem_id="in_btn")
     with gr.Row():
-        page.in_funnel = picture("the proposal funnel", "in_funnel")
-        page.in_missed = picture("ground truth: found, or the stage that lost it", "in_missed")
+        page.in_funnel = titled("the proposal funnel", "in_funnel")
+        page.in_missed = titled("ground truth: found, or the stage that lost it", "in_missed")
     with gr.Row():
         page.in_step = gr.Slider(0, 29, value=0, step=1, label="NMS step", elem_id="in_step")
         page.in_next = gr.Button("Next NMS step >", elem_id="in_next")
-    page.in_nms = picture("NMS, one candidate at a time: who suppressed whom", "in_nms")
-    page.in_obj = picture("objectness histograms", "in_obj")
-    page.in_logits = picture("score-map logits", "in_logits")
+    page.in_nms = titled("NMS, one candidate at a time: who suppressed whom", "in_nms")
+    page.in_obj = titled("objectness histograms", "in_obj")
+    page.in_logits = titled("score-map logits", "in_logits")
     with gr.Accordion("the inspection in numbers", open=False):
         page.in_json = gr.JSON(label="inspection", elem_id="in_json")
 

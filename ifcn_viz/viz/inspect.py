@@ -91,8 +91,12 @@ def _nice_step(span: float, target: int = 5) -> float:
     return float(next(f * exp for f in (1, 2, 5, 10) if f * exp >= raw - 1e-12))
 
 
-def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.3g}"
+def _fmt(v: float, step: float = 1.0) -> str:
+    """A tick label with as many decimals as the tick step needs (so 0.521 and 0.522 read apart)."""
+    if abs(v) >= 100 or (float(v).is_integer() and step >= 1):
+        return f"{v:,.0f}"
+    decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+    return f"{v:.{decimals}f}"
 
 
 class _Plot:
@@ -110,11 +114,11 @@ class _Plot:
         for v in np.arange(np.ceil(y_range[0] / (s := _nice_step(y_range[1] - y_range[0]))) * s, y_range[1] + 1e-9, s):
             y = self.py(v)
             d.line((self.x0, y, self.x1, y), fill=GRID)
-            d.text((self.x0 - 4, y), _fmt(v), font=font(10), fill=INK, anchor="rm")
+            d.text((self.x0 - 4, y), _fmt(v, s), font=font(10), fill=INK, anchor="rm")
         for v in np.arange(np.ceil(x_range[0] / (s := _nice_step(x_range[1] - x_range[0]))) * s, x_range[1] + 1e-9, s):
             x = self.px(v)
             d.line((x, self.y1, x, self.y1 + 3), fill=INK)
-            d.text((x, self.y1 + 5), _fmt(v), font=font(10), fill=INK, anchor="ma")
+            d.text((x, self.y1 + 5), _fmt(v, s), font=font(10), fill=INK, anchor="ma")
         d.line((self.x0, self.y0, self.x0, self.y1), fill=INK)
         d.line((self.x0, self.y1, self.x1, self.y1), fill=INK)
         d.text(((self.x0 + self.x1) / 2, height - 4), x_label, font=font(11), fill=INK, anchor="md")
@@ -144,6 +148,7 @@ def histogram(
     log: bool = False,
     width: int = 520,
     height: int = 260,
+    unit: str = "windows",
 ) -> np.ndarray:
     """Overlaid step histograms of ``groups`` = ``[(values, colour, label)]`` over the same ``bins`` (edges), with
     vertical ``marks`` = ``[(x, label)]``; ``log``: counts on a log10(1 + count) axis.  RGB uint8, legend below."""
@@ -151,7 +156,7 @@ def histogram(
     tf = (lambda c: np.log10(1.0 + c)) if log else (lambda c: c.astype(float))
     top = max([float(tf(c).max()) for c in counts if c.size] + [1.0]) * 1.08
     plot = _Plot(width, height, (float(bins[0]), float(bins[-1])), (0.0, top), x_label,
-                 "log10(1 + windows)" if log else "count")  # fmt: skip
+                 f"log10(1 + {unit})" if log else unit)  # fmt: skip
     d = plot.draw
     for c, (_, col, _) in zip(counts, groups):
         pts = []
@@ -228,11 +233,13 @@ def logit_histogram(
     lo, hi = min(lo, t - 0.5), max(hi, t + 0.5)
     edges = np.linspace(lo, hi, bins + 1)
     marks = [(t, f"threshold p = {mask_threshold:g}")]
-    if fill is not None:
+    if fill is not None and lo <= fill <= hi:
         marks.append((float(fill), "out-of-map fill"))
+    elif fill is not None:
+        title += f" (the out-of-map fill, {fill:g}, is outside the maps' range)"
     clipped = np.clip(v, lo, hi)
     return histogram([(clipped, POSITIVE_COLOR, "score-map values")], edges, "logit (values beyond the range are in "
-                     "the end bins)", title, marks, log=True, width=width)  # fmt: skip
+                     "the end bins)", title, marks, log=True, width=width, unit="values")  # fmt: skip
 
 
 def funnel_chart(funnel: object, scale_labels: Sequence[str] | None = None, width: int = 640) -> np.ndarray:
