@@ -18,14 +18,19 @@ from PIL import Image
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 6.0) -> None:
-    y = box["y"] + y0 * box["height"]
-    while y <= box["y"] + y1 * box["height"]:
-        page.mouse.move(box["x"] + x0 * box["width"], y)
-        page.mouse.down()
-        page.mouse.move(box["x"] + x1 * box["width"], y, steps=6)
-        page.mouse.up()
+def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 8.0) -> None:
+    """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
+    change of the editor (each change sends the layer to the server)."""
+    left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
+    y, end, at_left = box["y"] + y0 * box["height"], box["y"] + y1 * box["height"], True
+    page.mouse.move(left, y)
+    page.mouse.down()
+    while y <= end:
+        page.mouse.move(right if at_left else left, y, steps=4)
+        at_left = not at_left
         y += step
+        page.mouse.move(left if at_left else right, y, steps=1)
+    page.mouse.up()
 
 
 def main() -> None:

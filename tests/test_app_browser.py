@@ -176,14 +176,18 @@ def test_live_training_in_the_page(browser, url):
 
 
 def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 8.0) -> None:
-    """Brush strokes filling the rectangle [x0, x1] x [y0, y1] (fractions of ``box``) on the editor's canvas."""
-    y = box["y"] + y0 * box["height"]
-    while y <= box["y"] + y1 * box["height"]:
-        page.mouse.move(box["x"] + x0 * box["width"], y)
-        page.mouse.down()
-        page.mouse.move(box["x"] + x1 * box["width"], y, steps=6)
-        page.mouse.up()
+    """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
+    change of the editor (each change sends the layer to the server)."""
+    left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
+    y, end, at_left = box["y"] + y0 * box["height"], box["y"] + y1 * box["height"], True
+    page.mouse.move(left, y)
+    page.mouse.down()
+    while y <= end:
+        page.mouse.move(right if at_left else left, y, steps=4)
+        at_left = not at_left
         y += step
+        page.mouse.move(left if at_left else right, y, steps=1)
+    page.mouse.up()
 
 
 def image_box(page) -> dict:
@@ -199,6 +203,11 @@ def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
     import skimage.data
     from PIL import Image
 
+    t0 = time.monotonic()
+
+    def mark(what: str) -> None:
+        print(f"{time.monotonic() - t0:7.1f} s  {what}", flush=True)
+
     photo = tmp_path / "coffee.png"
     Image.fromarray(skimage.data.coffee()).resize((320, 240)).save(photo)
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -208,9 +217,11 @@ def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
     page.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
     page.set_input_files("#upload input[type=file]", str(photo))
     wait_new_src(page, "#mosaic", None)
+    mark("uploaded")
 
     # the large single map: click a map of the mosaic
     click_until_new(page, "#mosaic", "#ex_map", 0.5, 0.45)
+    mark("large map")
 
     page.get_by_role("tab", name="Draw").click()
     page.wait_for_selector("#dr_editor canvas", state="visible", timeout=60_000)
@@ -220,6 +231,7 @@ def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
     page.locator("#dr_editor button[aria-label='Color']").first.click()
     page.locator("#dr_editor button.color").nth(1).click()
     paint(page, box, 0.5, 0.72, 0.35, 0.75)  # ... instance 1, touching it, in the second
+    mark("painted")
     page.click("#dr_show")
     page.wait_for_function("document.querySelector('#status').innerText.includes('2 instances (drawn)')",
                            timeout=120_000)  # fmt: skip
@@ -228,10 +240,12 @@ def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
     wait_new_src(page, "#dr_learned", None)
     page.wait_for_timeout(1000)
     shot(page, "draw")
+    mark("draw views")
     # a click on the instances picture assembles the window there from the ideal maps
     click_until_new(page, "#dr_instances", "#dr_ideal", 0.62, 0.45, old=ideal)
     page.wait_for_timeout(1000)
     shot(page, "draw_click")
+    mark("draw click")
     assert page.locator("#dr_download").is_enabled()
 
     page.get_by_role("tab", name="Inspect").click()
@@ -244,5 +258,6 @@ def test_draw_two_touching_instances_and_inspect(browser, url, tmp_path):
     assert "against its known instances (drawn)" in page.inner_text("#status")
     page.wait_for_timeout(1000)
     shot(page, "inspect")
+    mark("inspect")
     assert not errors, errors
     page.close()

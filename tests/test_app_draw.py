@@ -225,7 +225,9 @@ def test_handlers_draw_download_upload_inspect(demo, session, tmp_path):
     h, page = demo.handlers, demo.page
     m = touching()
     editor = {"background": session.image, "layers": [painted(m)], "composite": None}
-    assert h.on_draw_change({"background": session.image, "layers": [], "composite": None}, session) == {}
+    assert set(h.on_draw_change({"background": session.image, "layers": [], "composite": None}, session)) == {
+        page.status
+    }
     out = h.on_draw(editor, session)
     assert np.array_equal(out[page.dr_masks], m) and out[page.sess].gt_source == "drawn"
     path = out[page.dr_download]["value"]

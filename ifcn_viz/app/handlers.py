@@ -42,6 +42,10 @@ class Handlers:
         self.ctx = ctx
         self.page = page
 
+    def nothing(self) -> Out:
+        """No change: ``{}`` would be read as one output value, so the status line is skipped explicitly."""
+        return {self.page.status: gr.skip()}
+
     # ------------------------------------------------------------------------------------------ Explore
 
     def _explore_views(self, session: ImageSession, top_n, thr, iou, scale) -> Out:
@@ -140,7 +144,7 @@ class Handlers:
             si = views.resolve_scale(sess.predictor, int(scale))
             channel = views.mosaic_channel_at(sess, si, float(evt.index[0]), float(evt.index[1]))
             if channel is None:
-                return {}
+                return self.nothing()
             click = ex_click or {}
             big, data = views.map_view(sess, channel, si, click.get("x"), click.get("y"))
             return {p.ex_map: big, p.ex_map_json: data, p.ex_click: {**click, "channel": channel}}
@@ -236,7 +240,7 @@ class Handlers:
             masks = masks_from_layers(layers, sess.hw)
             if quiet:  # a stroke: the live preview (instances and their ideal maps); the button shows the rest
                 if not len(masks):
-                    return {}  # the editor was (re)set to an image: nothing drawn yet
+                    return self.nothing()  # the editor was (re)set to an image: nothing drawn yet
                 p = self.page
                 v = views.draw_views(sess, masks, full=False)
                 n = len(masks)
@@ -246,7 +250,7 @@ class Handlers:
             return self._draw_out(sess, masks)
         except Exception as err:  # noqa: BLE001
             if quiet and sess is None:
-                return {}
+                return self.nothing()
             return {self.page.status: failed(err, "Could not use the drawing")}
 
     def on_draw_change(self, editor: dict | None, sess: ImageSession | None) -> Out:
@@ -262,7 +266,7 @@ class Handlers:
             h, w = sess.hw
             x, y = float(evt.index[0]), float(evt.index[1])
             if not (0 <= x < w and 0 <= y < h):
-                return {}  # a click on the legend
+                return self.nothing()  # a click on the legend
             v = views.draw_views(sess, masks, x, y, full=False)  # the ideal maps with the new window outlined
             return {p.dr_ideal: v.ideal, p.dr_window: views.draw_window_view(sess, masks, x, y), p.dr_json: v.data}
         except Exception as err:  # noqa: BLE001
@@ -272,7 +276,7 @@ class Handlers:
         from ifcn_viz.app.instances import layer_from_masks, masks_from_coco
 
         if not path:
-            return {}
+            return self.nothing()
         shown = Path(path).name
         try:
             if sess is None:
