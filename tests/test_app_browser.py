@@ -175,7 +175,7 @@ def test_live_training_in_the_page(browser, url):
     page.close()
 
 
-def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 8.0) -> None:
+def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 16.0) -> None:
     """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
     change of the editor (each change sends the layer to the server)."""
     left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
@@ -183,7 +183,7 @@ def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: flo
     page.mouse.move(left, y)
     page.mouse.down()
     while y <= end:
-        page.mouse.move(right if at_left else left, y, steps=4)
+        page.mouse.move(right if at_left else left, y, steps=2)
         at_left = not at_left
         y += step
         page.mouse.move(left if at_left else right, y, steps=1)
