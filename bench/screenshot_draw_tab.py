@@ -1,7 +1,7 @@
 """The README's picture of the Draw tab: the app with the shipped model in a real browser (Playwright +
 /usr/bin/chromium), scikit-image's astronaut opened as an example, two touching instances painted with the brush
-(the helmet, then the flag beside it, in the first two brush colours), *Show the maps of my drawing* pressed,
-and the tab (the editor, your instances, their ideal maps) captured to ``docs/draw_tab.png``.
+(the astronaut's head, then her body below it, in the first two brush colours), *Show the maps of my drawing*
+pressed, and the tab (the editor, your instances, their ideal maps) captured to ``docs/draw_tab.png``.
 
 Usage: PYTHONPATH=. python bench/screenshot_draw_tab.py [--out docs/draw_tab.png]
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 8.0) -> None:
+def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 14.0) -> None:
     """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
     change of the editor (each change sends the layer to the server)."""
     left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
@@ -61,18 +62,25 @@ def main() -> None:
             page.wait_for_selector("#dr_editor canvas", state="visible", timeout=60_000)
             page.wait_for_timeout(2000)
             c = page.locator("#dr_editor canvas").first.bounding_box()
-            side = c["height"] * 0.9  # the 512 x 512 photo, fitted and centred
+            zoom = float(re.search(r"(\d+)%", page.inner_text("#dr_editor")).group(1)) / 100
+            side = 512 * zoom  # the 512 x 512 photo at the editor's zoom, centred on the canvas
             box = {"x": c["x"] + (c["width"] - side) / 2, "y": c["y"] + (c["height"] - side) / 2, "width": side,
                    "height": side}  # fmt: skip
-            paint(page, box, 0.33, 0.52, 0.05, 0.42)  # the helmet and head
+            paint(page, box, 0.36, 0.58, 0.06, 0.36)  # the astronaut's head ...
             page.locator("#dr_editor button[aria-label='Color']").first.click()
             page.locator("#dr_editor button.color").nth(1).click()
-            paint(page, box, 0.52, 0.66, 0.12, 0.45)  # touching it on the right
+            page.mouse.click(c["x"] + 5, c["y"] + c["height"] - 5)  # close the palette (outside the image)
+            paint(page, box, 0.22, 0.62, 0.40, 0.95)  # ... and the body below it, touching
             page.click("#dr_show")
             page.wait_for_function("document.querySelector('#status').innerText.includes('instances (drawn)')",
-                                   timeout=180_000)  # fmt: skip
-            page.wait_for_timeout(3000)
-            top = page.locator("#dr_editor").bounding_box()["y"] - 60
+                                   timeout=300_000)  # fmt: skip
+            page.wait_for_function(
+                "['#dr_instances', '#dr_ideal'].every(s => document.querySelector(s + ' img') && "
+                "!document.querySelector(s).innerText.includes('processing'))",
+                timeout=300_000,
+            )
+            page.wait_for_timeout(2000)
+            top = page.locator("#dr_editor").bounding_box()["y"] - 10
             bottom = page.locator("#dr_ideal").bounding_box()
             tmp = Path(args.out).with_suffix(".full.png")
             page.screenshot(path=str(tmp), full_page=True)
