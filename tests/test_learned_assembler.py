@@ -134,3 +134,40 @@ def test_onehot_training_starts_at_the_parameter_free_loss():
         a = assemble_dense(ifcn(images).score_maps, 21)
         b = assemble_dense(learned(images).score_maps, 21)
     assert torch.equal(a, b)
+
+
+def test_from_parameter_free_keeps_the_trained_maps_and_starts_at_their_windows():
+    from ifcn_viz.model.instance_fcn import InstanceFCN
+    from ifcn_viz.model.learned_assembler import from_parameter_free
+
+    torch.manual_seed(4)
+    base = InstanceFCN(TINY).eval()
+    images = torch.rand(1, 3, 64, 80)
+    learned = from_parameter_free(base, "onehot").eval()
+    with torch.no_grad():
+        a, b = base(images), learned(images)
+        assert torch.equal(learned.score_maps(images), a.score_maps) and torch.equal(a.objectness, b.objectness)
+        assert torch.equal(assemble_dense(a.score_maps, 21), assemble_dense(b.score_maps, 21))
+    rnd = from_parameter_free(base, "random")
+    assert not torch.equal(rnd.instance.assembler.mix.weight[:, :, 0, 0], onehot_assembler_weight(5, 21))
+    with pytest.raises(ValueError, match="expected the paper's InstanceFCN"):
+        from_parameter_free(learned)
+
+
+def test_outlined_mosaic_draws_outlines_not_an_image_under_the_maps():
+    import numpy as np
+
+    from ifcn_viz.viz.maps import score_map_mosaic
+    from ifcn_viz.viz.outlines import outline_color, outlined_mosaic
+
+    maps = np.zeros((4, 6, 12), np.float32)  # wide enough that the mosaic is the widest part (not centred)
+    maps[0, 2:4, 2:4] = 5.0
+    masks = np.zeros((1, 48, 96), bool)
+    masks[0, 16:32, 16:32] = True  # cells 2..3 at stride 8
+    out = outlined_mosaic(maps, masks, 2, cell_px=8, names=["thing"])
+    plain = score_map_mosaic(maps, 2, cell_px=8, colorbar=False)
+    tile = out[: 6 * 8, : 12 * 8]
+    assert (tile == np.array(outline_color(0), np.uint8)).all(-1).sum() > 40  # the ring is drawn
+    inside = out[17:31, 17:31]  # the object's own cells keep the map's colour (the ring lies outside them)
+    assert (inside == plain[17:31, 17:31]).all()
+    assert out.shape[0] > plain.shape[0] and out.shape[1] >= plain.shape[1]  # legend and colour bar below

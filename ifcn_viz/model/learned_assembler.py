@@ -129,3 +129,17 @@ class LearnedAssemblerModel(InstanceFCN):
 
     def assembler_parameters(self) -> int:
         return sum(p.numel() for p in self.instance.assembler.parameters())
+
+
+def from_parameter_free(model: InstanceFCN, init: str = "onehot") -> LearnedAssemblerModel:
+    """A learned-assembler model with ``model``'s backbone, score-map branch and objectness (e.g. the shipped
+    ``tiny`` model's trained weights) and a fresh assembler (``init``): the maps already mean relative positions."""
+    if type(model) is not InstanceFCN:
+        raise ValueError(f"expected the paper's InstanceFCN (head='ifcn'), got {type(model).__name__}")
+    cfg = dataclasses.replace(model.config, backbone_weights=None)
+    learned = LearnedAssemblerModel(cfg, init=init)
+    state = {(k.replace("instance.", "instance.branch.", 1) if k.startswith("instance.") else k): v
+             for k, v in model.state_dict().items()}  # fmt: skip
+    state.update({f"instance.assembler.{k}": v for k, v in learned.instance.assembler.state_dict().items()})
+    learned.load_state_dict(state)
+    return learned.to(next(model.parameters()).device)

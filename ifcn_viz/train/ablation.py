@@ -45,11 +45,21 @@ def mask_head_parameters(model: torch.nn.Module) -> int:
 
 
 def ablation_configs(
-    runs: str | Path, iters: int, seed: int, eval_images: int, batch_size: int = 4
+    runs: str | Path, iters: int, seed: int, eval_images: int, batch_size: int = 4, train_scenes: int | None = None
 ) -> list[tuple[str, TrainConfig]]:
-    """One config per variant for one seed; run folders ``<runs>/<tag>`` (seed 0) or ``<runs>/<tag>-s<seed>``."""
-    base = dict(dataset="synthetic", iters=iters, batch_size=batch_size, seed=seed, eval_images=eval_images,
-                ckpt_every=iters, progress=False)  # fmt: skip
+    """One config per variant for one seed; run folders ``<runs>/<tag>`` (seed 0) or ``<runs>/<tag>-s<seed>``.
+    ``train_scenes`` (default: the recipe's 2,000) is how many synthetic scenes each seed's runs draw from."""
+    base = dict(
+        dataset="synthetic",
+        iters=iters,
+        batch_size=batch_size,
+        seed=seed,
+        eval_images=eval_images,
+        ckpt_every=iters,
+        progress=False,
+        train_scenes=train_scenes,
+        warmup=min(100, max(1, iters // 3)),
+    )  # fmt: skip  (the recipe's 100 steps, or a third of a short run)
     suffix = "" if seed == 0 else f"-s{seed}"
     return [
         (name, train_config("tiny", **base, **extra, out=str(Path(runs) / f"{tag}{suffix}")))
@@ -63,13 +73,15 @@ def run_ablation(
     iters: int = 300,
     seeds: tuple[int, ...] = SEEDS,
     eval_images: int = 20,
+    train_scenes: int | None = None,
 ) -> list[dict]:
     """Train (or reuse finished runs of) every variant for every seed; write the table and the JSON of the numbers."""
     from ifcn_viz.train.loop import build_train_model, train
 
     runs_rows: list[dict] = []
+    rows: list[dict] = []
     for seed in seeds:
-        for name, cfg in ablation_configs(runs, iters, seed, eval_images):
+        for name, cfg in ablation_configs(runs, iters, seed, eval_images, train_scenes=train_scenes):
             card = _finished_card(cfg)
             if card is not None:  # this variant already ran to the end with the same settings: reuse its result
                 model, metrics, wall = build_train_model(cfg), card["metrics"], float(card["wall_time_s"])
@@ -81,13 +93,17 @@ def run_ablation(
             runs_rows.append({**row, "params_mask_layer": mask_head_parameters(model), **metrics})
             ar10, ar100 = metrics.get("AR@10", float("nan")), metrics.get("AR@100", float("nan"))
             print(f"{name} (seed {seed}): AR@10 {ar10:.3f}  AR@100 {ar100:.3f}", flush=True)
-    rows = summarise(runs_rows)
-    cfg0 = ablation_configs(runs, iters, seeds[0], eval_images)[0][1]
-    write_table(out_md, rows, iters, seeds, eval_images, cfg0)
-    json_path = Path(out_md).with_suffix(".json")
-    payload = {"iters": iters, "batch_size": cfg0.batch_size, "seeds": list(seeds), "eval_images": eval_images,
-               "variants": rows, "runs": runs_rows}  # fmt: skip
-    atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1) + "\n"))
+            rows = summarise(runs_rows)  # after every run, so an interrupted ablation leaves what it finished
+            cfg0 = ablation_configs(runs, iters, seeds[0], eval_images, train_scenes=train_scenes)[0][1]
+            done = tuple(sorted({r["seed"] for r in runs_rows}))
+            write_table(out_md, rows, iters, done, eval_images, cfg0)
+            json_path = Path(out_md).with_suffix(".json")
+            payload = {"iters": iters, "batch_size": cfg0.batch_size, "train_scenes": cfg0.train_scenes,
+                       "seeds": list(done), "eval_images": eval_images,
+                       "complete": len(runs_rows) == len(seeds) * len(VARIANTS), "variants": rows,
+                       "runs": runs_rows}  # fmt: skip
+            text = json.dumps(payload, indent=1) + "\n"
+            atomic_write(json_path, lambda tmp, text=text: Path(tmp).write_text(text))
     return rows
 
 
@@ -130,8 +146,9 @@ def write_table(
         "plots) -- edit the code, not this table.",
         "",
         f"Same data and budget for every variant: the `tiny` preset, {iters} iterations of {cfg.batch_size} synthetic "
-        f"{cfg.image_size}-px scenes (AdamW, lr {cfg.lr}, cosine), evaluated on {eval_images} held-out "
-        f"scenes (seeds ({cfg.eval_seed}, i)) with the Predictor at the `tiny` scales and COCO AR over IoU 0.5:0.95. "
+        f"{cfg.image_size}-px scenes drawn from {cfg.train_scenes:,} per seed (AdamW, lr {cfg.lr}, cosine), "
+        f"evaluated on {eval_images} held-out scenes (seeds ({cfg.eval_seed}, i)) with the Predictor at the `tiny` "
+        "scales and COCO AR over IoU 0.5:0.95. "
         f"Every variant is trained with seeds {seed_text} (the seed fixes the initialisation and the order of the "
         "training scenes); the table gives the mean +- the sample standard deviation over the seeds.",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "

@@ -95,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
 def _ablation(args: argparse.Namespace) -> int:
     from ifcn_viz.train.ablation import run_ablation
 
-    run_ablation(args.out, args.runs, iters=args.iters, seeds=tuple(args.seeds), eval_images=args.eval_images)
+    run_ablation(args.out, args.runs, iters=args.iters, seeds=tuple(args.seeds), eval_images=args.eval_images,
+                 train_scenes=args.train_scenes)  # fmt: skip
     return 0
 
 
@@ -160,4 +161,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seeds", type=T.nonneg_int, nargs="+", default=[0, 1, 2], help="seeds each variant is trained "
                    "with (default 0 1 2; the table gives mean +- std)")  # fmt: skip
     a.add_argument("--eval-images", type=T.nonneg_int, default=20, help="held-out synthetic images for AR")
+    a.add_argument("--train-scenes", type=T.positive_int, help="synthetic training scenes per seed (default: the "
+                   "recipe's 2000)")  # fmt: skip
     a.set_defaults(func=_ablation)
