@@ -171,3 +171,27 @@ def test_outlined_mosaic_draws_outlines_not_an_image_under_the_maps():
     inside = out[17:31, 17:31]  # the object's own cells keep the map's colour (the ring lies outside them)
     assert (inside == plain[17:31, 17:31]).all()
     assert out.shape[0] > plain.shape[0] and out.shape[1] >= plain.shape[1]  # legend and colour bar below
+
+
+def test_ablation_summary_over_seeds_and_its_table(tmp_path):
+    """mean and sample std over the seeds per variant, in VARIANTS order; the table shows them with +-."""
+    import statistics
+
+    from ifcn_viz.train.ablation import VARIANTS, summarise, write_table
+    from ifcn_viz.train.recipe import train_config
+
+    runs = []
+    for seed, (a, b) in enumerate([(0.1, 0.2), (0.3, 0.4), (0.2, 0.6)]):
+        for name, _, _ in VARIANTS[::-1]:  # any order in, VARIANTS order out
+            runs.append({"variant": name, "seed": seed, "k": 5, "params_total": 10, "params_mask_layer": 7,
+                         "wall_s": 1.0, "AR@10": a, "AR@100": b})  # fmt: skip
+    rows = summarise(runs)
+    assert [r["variant"] for r in rows] == [v[0] for v in VARIANTS] and all(r["n_seeds"] == 3 for r in rows)
+    assert rows[0]["AR@100"] == pytest.approx(0.4) and rows[0]["AR@100_std"] == pytest.approx(
+        statistics.stdev([0.2, 0.4, 0.6])
+    )
+    assert rows[0]["AR@10_seeds"] == [0.1, 0.3, 0.2]
+    write_table(tmp_path / "A.md", rows, 5, (0, 1, 2), 2, train_config("tiny", iters=5, train_scenes=20))
+    text = (tmp_path / "A.md").read_text()
+    assert "0.400 +- 0.200" in text and "seeds 0, 1, 2" in text and "learned assembler, random init (k = 5)" in text
+    assert "drawn from 20 per seed" in text
