@@ -18,7 +18,10 @@ from typing import Any
 HEADS: dict[str, str] = {
     "ifcn": "InstanceFCN's k^2 instance-sensitive score maps and the parameter-free assembler (the paper)",
     "fc": "the DeepMask-style sliding fc mask head, the paper's ablation baseline (k becomes m)",
+    "learned": "k^2 score maps and a learned assembler: each window cell mixes the k^2 maps (k becomes m; ours)",
 }
+# How the learned assembler starts (``head="learned"``, ifcn_viz/model/learned_assembler.py).
+ASSEMBLER_INITS: tuple[str, ...] = ("onehot", "random")
 
 
 def check_km(k: int, m: int) -> None:
@@ -49,6 +52,8 @@ class ModelConfig:
     fill_logit: float = -20.0
     # the mask head: "ifcn" (the paper) | "fc" (the ablation's baseline); cards written before it existed load as ifcn
     head: str = "ifcn"
+    # head="learned" only: the k of the k^2 score maps its learned assembler reads (its ``k`` is m, as for "fc")
+    learned_k: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
@@ -59,6 +64,10 @@ class ModelConfig:
         _positive_int("backbone_width", self.backbone_width)
         if self.head not in HEADS:
             raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.learned_k is not None:
+            if self.head != "learned":
+                raise ValueError(f"learned_k is only for head='learned', got head={self.head!r}")
+            check_km(self.learned_k, self.m)
         if isinstance(self.fill_logit, bool) or not isinstance(self.fill_logit, (int, float)):
             raise ValueError(f"fill_logit must be a number, got {self.fill_logit!r}")
 

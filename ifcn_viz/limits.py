@@ -68,8 +68,10 @@ def check_model_config(mc: Mapping[str, Any], where: str = "model card") -> None
         _int_field(mc["head_channels"], "head_channels", 1, MAX_HEAD_CHANNELS, where)
     if "backbone_width" in mc:
         _int_field(mc["backbone_width"], "backbone_width", 1, MAX_BACKBONE_WIDTH, where)
-    if "k" in mc:  # the fc baseline's "k" is its output grid, m x m (ifcn_viz/model/fc_baseline.py)
-        _int_field(mc["k"], "k", 1, MAX_M if mc.get("head") == "fc" else MAX_K, where)
+    if "k" in mc:  # the fc / learned heads' "k" is their output grid, m x m (ifcn_viz/model/fc_baseline.py)
+        _int_field(mc["k"], "k", 1, MAX_M if mc.get("head") in ("fc", "learned") else MAX_K, where)
+    if mc.get("learned_k") is not None:  # the learned assembler's score maps (ifcn_viz/model/learned_assembler.py)
+        _int_field(mc["learned_k"], "learned_k", 1, MAX_K, where)
     if "m" in mc:
         _int_field(mc["m"], "m", 1, MAX_M, where)
 

@@ -251,7 +251,11 @@ def test_the_cli_the_ablation_and_the_live_training_build_their_config_with_the_
     configs = ablation_configs("runs/a", iters=5, seed=0, eval_images=2)
     for _, cfg in configs:
         assert {k: getattr(cfg, k) for k in recipe} == recipe and (cfg.iters, cfg.batch_size) == (5, 4)
-    assert [(c.k, c.head) for _, c in configs] == [(1, "ifcn"), (3, "ifcn"), (5, "ifcn"), (7, "ifcn"), (None, "fc")]
+    assert [(c.k, c.head, c.assembler_init) for _, c in configs] == [
+        (1, "ifcn", "onehot"), (3, "ifcn", "onehot"), (5, "ifcn", "onehot"), (7, "ifcn", "onehot"),
+        (None, "fc", "onehot"), (5, "learned", "onehot"), (5, "learned", "random"),
+    ]  # fmt: skip
+    assert len({c.out for _, c in configs + ablation_configs("runs/a", iters=5, seed=1, eval_images=2)}) == 14
 
 
 def test_an_fc_head_run_loads_back_through_the_loader_and_the_predictor(tmp_path):

@@ -25,6 +25,9 @@ _NAMES = {
     "InstanceFCNOutput": "instance_fcn",
     "build_model": "instance_fcn",
     "FCBaselineModel": "fc_baseline",
+    "LearnedAssembler": "learned_assembler",
+    "LearnedAssemblerModel": "learned_assembler",
+    "onehot_assembler_weight": "learned_assembler",
 }
 
 __all__ = sorted(_NAMES)

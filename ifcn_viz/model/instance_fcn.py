@@ -99,7 +99,8 @@ class InstanceFCN(nn.Module):
 def build_model(config: ModelConfig | str | None = None) -> InstanceFCN:
     """Build the model a :class:`ModelConfig` (or a preset name: paper, resnet50, tiny) describes, with its head:
     ``config.head == "ifcn"`` -> :class:`InstanceFCN`, ``"fc"`` -> the ablation's
-    :class:`~ifcn_viz.model.fc_baseline.FCBaselineModel` (an InstanceFCN whose k^2 maps come from an fc head)."""
+    :class:`~ifcn_viz.model.fc_baseline.FCBaselineModel` (an InstanceFCN whose k^2 maps come from an fc head),
+    ``"learned"`` -> :class:`~ifcn_viz.model.learned_assembler.LearnedAssemblerModel` (its one-hot init)."""
     if isinstance(config, str):
         from ifcn_viz.config import get_preset
 
@@ -109,4 +110,8 @@ def build_model(config: ModelConfig | str | None = None) -> InstanceFCN:
         from ifcn_viz.model.fc_baseline import FCBaselineModel
 
         return FCBaselineModel(config)
+    if config.head == "learned":
+        from ifcn_viz.model.learned_assembler import LearnedAssemblerModel
+
+        return LearnedAssemblerModel(config)
     return InstanceFCN(config)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ifcn_viz import cliargs as T
-from ifcn_viz.config import HEADS, PRESETS
+from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
 
 DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
 AMP = ("auto", "bf16", "fp16", "none")
@@ -20,7 +20,8 @@ def _config_from_args(args: argparse.Namespace):
     explicit = {
         "dataset": args.dataset, "out": args.out, "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr,
         "amp": args.amp, "device": args.device, "seed": args.seed, "eval_every": args.eval_every,
-        "eval_images": args.eval_images, "k": args.k, "head": args.head, "coco_ann": args.coco_ann,
+        "eval_images": args.eval_images, "k": args.k, "head": args.head,
+        "assembler_init": args.assembler_init, "coco_ann": args.coco_ann,
         "image_dir": args.image_dir, "voc_root": args.voc_root, "voc_split": args.voc_split,
         "ckpt_every": args.ckpt_every, "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers,
         "image_size": args.image_size, "backbone_weights": args.backbone_weights, "log_every": args.log_every,
@@ -94,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
 def _ablation(args: argparse.Namespace) -> int:
     from ifcn_viz.train.ablation import run_ablation
 
-    run_ablation(args.out, args.runs, iters=args.iters, seed=args.seed, eval_images=args.eval_images)
+    run_ablation(args.out, args.runs, iters=args.iters, seeds=tuple(args.seeds), eval_images=args.eval_images,
+                 train_scenes=args.train_scenes)  # fmt: skip
     return 0
 
 
@@ -135,7 +137,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "tenth of --iters)")  # fmt: skip
     p.add_argument("--ckpt-minutes", type=T.positive_float, help="checkpoint at least every N minutes (default 5)")
     p.add_argument("--k", type=T.int_range(1, 15), help="override the preset's k (the ablation; default 5)")
-    p.add_argument("--head", choices=list(HEADS), help="ifcn (default) or the DeepMask-style fc baseline")
+    p.add_argument("--head", choices=list(HEADS), help="ifcn (default), the DeepMask-style fc baseline, or learned "
+                   "(a learned assembler)")  # fmt: skip
+    p.add_argument("--assembler-init", choices=list(ASSEMBLER_INITS), help="--head learned: start at the paper's "
+                   "one-hot assembler (default) or at random")  # fmt: skip
     p.add_argument("--image-size", type=T.int_range(32, 4096), help="side of the synthetic scenes (default 256)")
     p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet "
                    "(default: random)")  # fmt: skip
@@ -148,10 +153,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "when stdout is not a terminal)")  # fmt: skip
     p.set_defaults(func=_train)
 
-    a = subparsers.add_parser("ablation", help="train k = 1, 3, 5, 7 and an fc head on the same budget; AR table")
+    a = subparsers.add_parser("ablation", help="train k = 1, 3, 5, 7, an fc head and a learned assembler on the same "
+                              "budget, several seeds; AR table")  # fmt: skip
     a.add_argument("--out", type=T.writable_file, default="docs/ABLATION.md", help="the Markdown table to write")
     a.add_argument("--runs", type=T.writable_dir, default="runs/ablation", help="folder for the runs")
     a.add_argument("--iters", type=T.positive_int, default=300, help="iterations of 4 images per variant")
-    a.add_argument("--seed", type=T.nonneg_int, default=0, help="seed of every variant")
+    a.add_argument("--seeds", type=T.nonneg_int, nargs="+", default=[0, 1, 2], help="seeds each variant is trained "
+                   "with (default 0 1 2; the table gives mean +- std)")  # fmt: skip
     a.add_argument("--eval-images", type=T.nonneg_int, default=20, help="held-out synthetic images for AR")
+    a.add_argument("--train-scenes", type=T.positive_int, help="synthetic training scenes per seed (default: the "
+                   "recipe's 2000)")  # fmt: skip
     a.set_defaults(func=_ablation)

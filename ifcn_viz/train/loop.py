@@ -79,6 +79,10 @@ def build_train_model(cfg: TrainConfig) -> nn.Module:
             from ifcn_viz.model.fc_baseline import FCBaselineModel
 
             return FCBaselineModel(mcfg)
+        if cfg.head == "learned":
+            from ifcn_viz.model.learned_assembler import LearnedAssemblerModel
+
+            return LearnedAssemblerModel(mcfg, init=cfg.assembler_init)
         from ifcn_viz.model.instance_fcn import InstanceFCN
 
         return InstanceFCN(mcfg)
@@ -244,7 +248,8 @@ def evaluate_model(
 
     was_training = model.training
     try:
-        # the fc baseline presents its windows as k = m "score maps" (ifcn_viz.model.fc_baseline): same Predictor
+        # the fc / learned heads present their windows as k = m "score maps" (ifcn_viz.model.fc_baseline,
+        # .learned_assembler): same Predictor
         predictor = Predictor(model, infer=get_preset(cfg.preset).infer, device=next(model.parameters()).device)
         metrics, _ = evaluate_predictor(
             predictor, ann, images, top_n=top_n, progress=bar, max_images=cfg.eval_images, on_progress=tick

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ifcn_viz.config import HEADS, PRESETS
+from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
 from ifcn_viz.data.transforms import PAPER_SHORT_SIDES, TINY_SHORT_SIDES
 
 DATASETS = ("synthetic", "coco", "voc")
@@ -43,7 +43,8 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     k: int | None = None  # override the preset's k (ablation)
-    head: str = "ifcn"  # ifcn | fc (the DeepMask-style baseline of the ablation)
+    head: str = "ifcn"  # ifcn | fc (the DeepMask-style baseline of the ablation) | learned (a learned assembler)
+    assembler_init: str = "onehot"  # head="learned": onehot (= the paper's assembler at step 0) | random
     backbone_weights: str | None = None
     short_sides: tuple[int, ...] = TINY_SHORT_SIDES
     # data
@@ -96,6 +97,8 @@ class TrainConfig:
             raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.assembler_init not in ASSEMBLER_INITS:
+            raise ValueError(f"assembler_init must be one of {', '.join(ASSEMBLER_INITS)}, got {self.assembler_init!r}")
         if self.dataset == "coco" and not (self.coco_ann and self.image_dir):
             raise ValueError("--dataset coco needs --coco-ann FILE.json and --image-dir DIR")
         if self.dataset == "voc" and not self.voc_root:

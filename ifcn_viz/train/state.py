@@ -20,7 +20,10 @@ STATE_NAME = "train_state.pt"
 # Settings a resumed run must share with the run it continues (they fix the schedule and the data order).
 # ``iters`` may grow: a finished (or interrupted) run can be extended with a larger --iters.
 RESUME_KEYS = ("preset", "dataset", "batch_size", "optimizer", "lr", "schedule", "warmup", "step_at",
-               "seed", "k", "head", "image_size", "train_scenes", "short_sides", "windows_per_image")  # fmt: skip
+               "seed", "k", "head", "assembler_init", "image_size", "train_scenes", "short_sides",
+               "windows_per_image")  # fmt: skip
+# Settings added after states were first written: what a state saved without them ran with.
+RESUME_DEFAULTS = {"assembler_init": "onehot"}
 
 
 def save_train_state(path: str | Path, state: dict[str, Any]) -> None:
@@ -51,7 +54,9 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], step: int | 
             f"(give --iters above {step} to extend it)"
         )
     diffs = [
-        f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}" for k in RESUME_KEYS if saved.get(k) != current.get(k)
+        f"{k}: saved {saved.get(k, RESUME_DEFAULTS.get(k))!r} vs now {current.get(k)!r}"
+        for k in RESUME_KEYS
+        if saved.get(k, RESUME_DEFAULTS.get(k)) != current.get(k)
     ]
     if diffs:
         raise ValueError(
