@@ -11,7 +11,7 @@ from ifcn_viz.checkpoints import CheckpointError, load_checkpoint, save_checkpoi
 from ifcn_viz.config import PRESETS, InferConfig, ModelConfig, get_preset
 from ifcn_viz.model import InstanceFCN, build_backbone, build_model
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, assemble_at
-from ifcn_viz.model.geometry import pixel_to_cell, window_box, window_cell_of
+from ifcn_viz.model.geometry import window_box
 from ifcn_viz.model.ideal import ideal_score_maps
 
 
@@ -314,9 +314,8 @@ def test_checkpoint_refuses_code_running_pickle_without_running_it(tmp_path):
 
 
 def test_geometry_convention():
-    assert pixel_to_cell(15.9, 8.0, 8) == (1, 1)
     assert window_box(10, 10, 21, 8) == (0, 0, 168, 168)  # 21 cells = 168 px, as in the paper
-    assert window_cell_of(10, 10, 10, 10, 21) == (10, 10) and window_cell_of(0, 21, 10, 10, 21) is None
+    assert window_box(0, 0, 5, 4) == (-8, -8, 12, 12)  # a border window crosses the image edge
 
 
 def test_ideal_maps_separate_touching_objects():

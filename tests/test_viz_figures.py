@@ -12,7 +12,7 @@ from PIL import Image  # noqa: E402
 from ifcn_viz.gallery import commands  # noqa: E402
 from ifcn_viz.viz import score_map_mosaic  # noqa: E402
 from ifcn_viz.viz.figures import plot_heatmap, plot_loss_curve, plot_score_maps  # noqa: E402
-from ifcn_viz.viz.palette import symmetric_range  # noqa: E402
+from ifcn_viz.viz.palette import logit_range  # noqa: E402
 
 
 def test_plot_helpers_draw_on_the_given_ax():
@@ -23,7 +23,8 @@ def test_plot_helpers_draw_on_the_given_ax():
     assert np.array_equal(np.asarray(shown), score_map_mosaic(maps, cell_px=4))  # the very same picture
     plot_heatmap(axes[1], maps[0], kind="logit")
     lo, hi = axes[1].images[0].get_clim()
-    assert lo == -hi and hi == symmetric_range(maps[0])  # the same symmetric logit scale as the pure view
+    scale = logit_range(maps[0])
+    assert (lo, hi) == (scale.lo, scale.hi)  # the same logit scale as the pure views
     assert len(fig.axes) == 4  # the colour bar got its own axes
     plot_loss_curve(axes[2], [1, 2, 3], {"total": [3.0, 2.0, 1.0]})
     assert axes[2].get_yscale() == "log" and len(axes[2].lines) == 1

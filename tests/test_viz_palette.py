@@ -8,13 +8,15 @@ from PIL import Image
 
 from ifcn_viz.viz.palette import (
     MAP_PALETTE,
+    LogitScale,
     apply_colormap,
     colorbar,
     colormap_lut,
+    logit_range,
     map_color,
     mask_edges,
+    nice_ceil,
     save_gif,
-    symmetric_range,
     to_png_bytes,
     to_rgb_uint8,
 )
@@ -30,11 +32,28 @@ def test_lut_matches_matplotlib_and_range_ends():
     assert (out[0, 3] == 200).all()  # NaN -> light grey
 
 
-def test_symmetric_range_and_errors():
-    assert symmetric_range(np.array([-7.0, 2.0])) == 10.0  # rounded up to 1, 2, 5 x 10^n
-    assert symmetric_range(np.array([-1.5, 0.2])) == 2.0
-    assert symmetric_range(np.r_[np.full(999, 3.0), 400.0]) == 5.0  # one outlier does not set the scale
-    assert symmetric_range(np.zeros(3)) == 1.0
+def test_logit_range_follows_each_side_of_the_learned_values_and_errors():
+    assert [nice_ceil(x) for x in (0.7, 1.0, 1.2, 5.5, 7.0, 13.0, 22.0)] == [0.8, 1.0, 1.5, 6.0, 8.0, 15.0, 25.0]
+    s = logit_range(np.array([-7.0, 2.0]))
+    assert (s.lo, s.hi) == (-8.0, 2.0)  # each side its own end: the small positives are not washed out
+    # learned maps: mostly confident "out" near -20, "in" up to about +6 -> the positives use the red half fully
+    v = np.r_[np.full(900, -20.0), np.linspace(0.5, 5.5, 100)]
+    s = logit_range(v)
+    assert s.lo == -20.0 and s.hi == 6.0
+    assert s.index(np.array([5.5]))[0] > 240 and s.index(np.array([0.0]))[0] in (127, 128)
+    assert logit_range(np.r_[np.full(999, 3.0), 400.0]).hi == 3.0  # one outlier does not set the scale
+    assert (logit_range(np.zeros(3)).lo, logit_range(np.zeros(3)).hi) == (-1.0, 1.0)
+    # the out-of-map fill says nothing about the maps: excluded, it does not set the blue end
+    filled = np.r_[np.full(50, -20.0), np.linspace(-3.0, 4.0, 50)]
+    assert logit_range(filled, exclude=-20.0).lo == -3.0 and logit_range(filled).lo == -20.0
+    assert (logit_range(filled, vmax=5.0).lo, logit_range(filled, vmax=5.0).hi) == (-5.0, 5.0)
+    colors = LogitScale(-4.0, 2.0).colors(np.array([[-4.0, 0.0, 2.0, np.nan]]))
+    lut = colormap_lut("RdBu_r")
+    assert (colors[0, 0] == lut[0]).all() and (colors[0, 2] == lut[255]).all() and (colors[0, 3] == 200).all()
+    with pytest.raises(ValueError, match="lo < 0 < hi"):
+        LogitScale(1.0, 2.0)
+    with pytest.raises(ValueError, match="vmax must be > 0"):
+        logit_range(filled, vmax=0.0)
     with pytest.raises(ValueError, match="vmax must be > vmin"):
         apply_colormap(np.zeros((2, 2)), "viridis", 1.0, 1.0)
     with pytest.raises(ValueError, match="unknown colour map"):

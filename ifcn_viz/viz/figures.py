@@ -19,7 +19,7 @@ from ifcn_viz.viz import proposals as _proposals
 from ifcn_viz.viz import provenance as _provenance
 from ifcn_viz.viz import receptive as _receptive
 from ifcn_viz.viz import window as _window
-from ifcn_viz.viz.palette import LOGIT_CMAP, PROB_CMAP, as_numpy, check_rgb, symmetric_range
+from ifcn_viz.viz.palette import LOGIT_CMAP, PROB_CMAP, as_numpy, check_rgb, logit_range
 
 
 def plot_view(ax, view: np.ndarray, title: str | None = None):
@@ -72,14 +72,18 @@ def plot_heatmap(
     vmax: float | None = None,
     title: str | None = None,
 ):
-    """A native ``imshow`` of a 2-D map with a labelled colour bar: ``kind="logit"`` (diverging, symmetric) or
+    """A native ``imshow`` of a 2-D map with a labelled colour bar: ``kind="logit"`` (diverging, white at 0, each side
+    to :func:`~ifcn_viz.viz.palette.logit_range`) or
     ``"prob"`` (viridis on [0, 1])."""
     v = as_numpy(values, "values")
     if v.ndim != 2:
         raise ValueError(f"plot_heatmap expects a 2-D map, got shape {v.shape}")
     if kind == "logit":
-        hi = symmetric_range(v, vmax)
-        im = ax.imshow(v, cmap=LOGIT_CMAP, vmin=-hi, vmax=hi, interpolation="nearest")
+        from matplotlib.colors import TwoSlopeNorm
+
+        scale = logit_range(v, vmax=vmax)
+        norm = TwoSlopeNorm(0.0, scale.lo, scale.hi)
+        im = ax.imshow(v, cmap=LOGIT_CMAP, norm=norm, interpolation="nearest")
         label = label or "logit"
     elif kind == "prob":
         im = ax.imshow(v, cmap=PROB_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest")

@@ -28,6 +28,7 @@ from ifcn_viz.viz.palette import (
     draw_label,
     draw_window_frame,
     logit_colorbar,
+    logit_range,
     mask_edges,
     pad,
     place_label,
@@ -35,7 +36,6 @@ from ifcn_viz.viz.palette import (
     rank_color,
     resize,
     stack,
-    symmetric_range,
     thicken,
     title_panel,
     to_rgb_uint8,
@@ -113,8 +113,9 @@ def score_map_mosaic(
 ) -> np.ndarray:
     """The k x k mosaic of score maps ``(k*k, H', W')``: map ``a*k + b`` at row a, column b; RGB uint8.
 
-    ``probs=False`` shows logits on a symmetric diverging scale ``[-vmax, vmax]`` (vmax defaults to the largest
-    |logit|); ``probs=True`` shows sigmoid probabilities on viridis [0, 1].  One colour bar is shared by all maps.
+    ``probs=False`` shows logits on a diverging scale from the maps' own values (:func:`logit_range`: white at 0,
+    each side to its own 99th percentile; ``vmax`` fixes it to ``[-vmax, vmax]``); ``probs=True`` shows sigmoid
+    probabilities on viridis [0, 1].  One colour bar is shared by all maps.
     ``image`` (original resolution; ``stride`` / ``factor`` place it) is shown in grey under the maps.
     ``window=(cy, cx, m)`` outlines the whole window in every map and, thicker, the cells sub-window (a, b) copies
     in map (a, b).  Use :func:`mosaic_layout` for the pixel position of each map (e.g. to resolve clicks).
@@ -125,11 +126,11 @@ def score_map_mosaic(
     if probs:
         lut, lo, hi = colormap_lut(PROB_CMAP), 0.0, 1.0
         s = 1.0 / (1.0 + np.exp(-np.clip(s, -60, 60)))
+        idx = np.clip((s - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)  # (k*k, H', W')
     else:
         lut = colormap_lut(LOGIT_CMAP)
-        hi = symmetric_range(s, vmax)
-        lo = -hi
-    idx = np.clip((s - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)  # (k*k, H', W')
+        scale = logit_range(s, vmax=vmax)
+        idx = scale.index(s)  # (k*k, H', W')
     under = _image_under_maps(image, (h, w), cell_px, stride, factor) if image is not None else None
     mh, mw = h * cell_px, w * cell_px
     grid = np.full((k * mh + (k - 1) * gap, k * mw + (k - 1) * gap, 3), 255, dtype=np.uint8)
@@ -167,7 +168,7 @@ def score_map_mosaic(
         out = title_panel(out, title)
     if colorbar:
         width = max(160, min(out.shape[1], 360))
-        bar = prob_colorbar(width) if probs else logit_colorbar(width, hi)
+        bar = prob_colorbar(width) if probs else logit_colorbar(width, scale)
         out = stack([out, bar], axis=0, gap=4, align="center")
     return out
 

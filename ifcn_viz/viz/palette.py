@@ -14,6 +14,7 @@ PIL only (no matplotlib figure is ever created), so that a view of a 512 x 512 i
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,20 +100,78 @@ def apply_colormap(values: object, cmap: str, vmin: float, vmax: float) -> np.nd
     return out
 
 
-def symmetric_range(values: object, vmax: float | None = None) -> float:
-    """The half-width of a symmetric logit scale: ``vmax`` if given, else the 99th percentile of |value| rounded up
-    to a readable 1, 2 or 5 x 10^n (at least 1), so a few extreme logits do not wash out the rest."""
+_NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^n that is >= ``x`` (> 0): a readable colour-bar end."""
+    if not x > 0:
+        raise ValueError(f"nice_ceil needs x > 0, got {x}")
+    exp = 10.0 ** np.floor(np.log10(x))
+    return float(next(f * exp for f in _NICE if f * exp >= x * (1 - 1e-9)))
+
+
+@dataclass(frozen=True)
+class LogitScale:
+    """A diverging colour scale for logits: ``lo`` (< 0) is full blue, 0 is white (p = 0.5), ``hi`` (> 0) full red.
+
+    The two halves are scaled separately (like matplotlib's ``TwoSlopeNorm``), because learned score maps are
+    lopsided -- most cells are confidently "out" (about -20) and the "in" cells reach only +5..+10 -- and one
+    symmetric range would wash the positives out to pale pink.
+    """
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        if not (self.lo < 0 < self.hi):
+            raise ValueError(f"a logit scale needs lo < 0 < hi, got lo={self.lo}, hi={self.hi}")
+
+    def index(self, values: object) -> np.ndarray:
+        """LUT indices ``uint8`` (0 = lo, 127.5 = 0, 255 = hi), clipped; NaN maps to 128 (callers grey it out)."""
+        v = np.nan_to_num(as_numpy(values))
+        t = np.where(v < 0, 0.5 - 0.5 * v / self.lo, 0.5 + 0.5 * v / self.hi)
+        return np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    def colors(self, values: object) -> np.ndarray:
+        """``(..., 3) uint8`` colours of ``values`` (NaN light grey)."""
+        v = as_numpy(values)
+        out = colormap_lut(LOGIT_CMAP)[self.index(v)]
+        nan = np.isnan(v)
+        if nan.any():
+            out[nan] = (200, 200, 200)
+        return out
+
+    def colorbar(self, width: int, label: str = "score-map logit (white = 0, p = 0.5)") -> np.ndarray:
+        """A labelled colour bar: the LUT evenly, ticks at lo, lo/2, 0, hi/2, hi where they fall."""
+        ticks = [self.lo, self.lo / 2, 0.0, self.hi / 2, self.hi]
+        pos = [float(self.index(np.array([t], np.float32))[0]) / 255.0 for t in ticks]
+        return colorbar(width, LOGIT_CMAP, 0.0, 1.0, label, ticks=pos, tick_labels=[f"{t:.3g}" for t in ticks])
+
+
+def logit_range(
+    values: object, exclude: float | None = None, vmax: float | None = None, percentile: float = 1.0
+) -> LogitScale:
+    """The colour scale of a map of logits, from its own values.
+
+    ``lo`` / ``hi`` are the ``percentile``-th and ``(100 - percentile)``-th percentiles of the negative and
+    positive values, rounded outward to a readable 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n (at least 1 each), so a
+    few extreme logits do not wash out the rest.  ``exclude``: a value to leave out -- the model's out-of-map fill
+    logit, which window cells outside the map read and which says nothing about what the model learned.
+    ``vmax``: a fixed symmetric scale ``[-vmax, vmax]`` instead (e.g. to compare two pictures).
+    """
     if vmax is not None:
-        if vmax <= 0:
-            raise ValueError(f"vmax must be > 0 for a symmetric logit scale, got {vmax}")
-        return float(vmax)
+        if not vmax > 0:
+            raise ValueError(f"vmax must be > 0 for a logit scale, got {vmax}")
+        return LogitScale(-float(vmax), float(vmax))
     v = as_numpy(values)
-    finite = v[np.isfinite(v)]
-    if not finite.size:
-        return 1.0
-    hi = max(1.0, float(np.percentile(np.abs(finite), 99)))
-    exp = 10.0 ** np.floor(np.log10(hi))
-    return float(next(f * exp for f in (1, 2, 5, 10) if f * exp >= hi - 1e-9))
+    v = v[np.isfinite(v)]
+    if exclude is not None:
+        v = v[v != np.float32(exclude)]
+    neg, pos = -v[v < 0], v[v > 0]
+    lo = nice_ceil(max(1.0, float(np.percentile(neg, 100 - percentile)))) if neg.size else 1.0
+    hi = nice_ceil(max(1.0, float(np.percentile(pos, 100 - percentile)))) if pos.size else 1.0
+    return LogitScale(-lo, hi)
 
 
 def to_rgb_uint8(image: object) -> np.ndarray:
@@ -351,9 +410,17 @@ def pad(panel: np.ndarray, px: int = 6) -> np.ndarray:
 
 
 def colorbar(
-    width: int, cmap: str, vmin: float, vmax: float, label: str, ticks: list[float] | None = None, height: int = 12
+    width: int,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    label: str,
+    ticks: list[float] | None = None,
+    height: int = 12,
+    tick_labels: list[str] | None = None,
 ) -> np.ndarray:
-    """A horizontal, labelled colour bar ``(h, width, 3)``: the gradient, tick values and a label below."""
+    """A horizontal, labelled colour bar ``(h, width, 3)``: the gradient, tick values (or ``tick_labels``) and a
+    label below."""
     if width < 40:
         raise ValueError(f"colorbar width must be >= 40 px, got {width}")
     margin = 14
@@ -368,16 +435,24 @@ def colorbar(
     draw.rectangle((margin - 1, 1, margin + bar_w, 2 + height), outline=INK)
     if ticks is None:
         ticks = [vmin, (vmin + vmax) / 2, vmax]
-    for t in ticks:
+    if tick_labels is not None and len(tick_labels) != len(ticks):
+        raise ValueError(f"{len(tick_labels)} tick labels for {len(ticks)} ticks")
+    for i, t in enumerate(ticks):
         x = margin + (t - vmin) / (vmax - vmin) * (bar_w - 1)
         draw.line((x, 2 + height, x, 5 + height), fill=INK)
-        draw.text((x, 6 + height), f"{t:.3g}", font=font(10), fill=INK, anchor="ma")
+        text = tick_labels[i] if tick_labels is not None else f"{t:.3g}"
+        draw.text((x, 6 + height), text, font=font(10), fill=INK, anchor="ma")
     draw.text((width / 2, 19 + height), label, font=font(11), fill=INK, anchor="ma")
     return np.asarray(img)
 
 
-def logit_colorbar(width: int, vmax: float, label: str = "score-map logit (white = 0, p = 0.5)") -> np.ndarray:
-    return colorbar(width, LOGIT_CMAP, -vmax, vmax, label, ticks=[-vmax, 0.0, vmax])
+def logit_colorbar(
+    width: int, scale: LogitScale | float, label: str = "score-map logit (white = 0, p = 0.5)"
+) -> np.ndarray:
+    """The colour bar of a :class:`LogitScale` (or of the symmetric scale ``[-scale, scale]``)."""
+    if not isinstance(scale, LogitScale):
+        scale = LogitScale(-float(scale), float(scale))
+    return scale.colorbar(width, label)
 
 
 def prob_colorbar(width: int, label: str = "probability") -> np.ndarray:

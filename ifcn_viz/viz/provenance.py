@@ -17,16 +17,14 @@ from PIL import Image, ImageDraw
 from ifcn_viz.inference.types import Provenance
 from ifcn_viz.viz.palette import (
     INK,
-    LOGIT_CMAP,
-    apply_colormap,
     blend,
     draw_label,
     draw_window_frame,
     logit_colorbar,
+    logit_range,
     pad,
     rank_color,
     stack,
-    symmetric_range,
     title_panel,
     to_rgb_uint8,
 )
@@ -62,7 +60,7 @@ def provenance_view(
     m, r = provenance.m, provenance.m // 2
     vals = provenance.value_grid()  # (m, m), NaN where no window
     chans = channel_grid(provenance)
-    vmax = symmetric_range(vals, vmax)
+    scale = logit_range(vals, vmax=vmax)  # every value read is in the map: never the out-of-map fill
     fy, fx = provenance.feature_cell
     px, py = provenance.pixel
     ch, cw = provenance.cell_size
@@ -72,7 +70,7 @@ def provenance_view(
     x1 = int(min(img.shape[1], (fx + r + 1) * cw + r * cw))
     y1 = int(min(img.shape[0], (fy + r + 1) * ch + r * ch))
     crop = img[y0:y1, x0:x1].copy()
-    colours = apply_colormap(vals, LOGIT_CMAP, -vmax, vmax)
+    colours = scale.colors(vals)
     hh, ww = crop.shape[:2]
     ys = ((np.arange(hh) + y0 + 0.5) // ch).astype(int) - (fy - r)  # the cell under each pixel's centre
     xs = ((np.arange(ww) + x0 + 0.5) // cw).astype(int) - (fx - r)
@@ -118,5 +116,5 @@ def provenance_view(
         axis=1,
         gap=12,
     )
-    out = stack([title_panel(body, caption), logit_colorbar(max(200, min(body.shape[1], 360)), vmax)], axis=0, gap=4)
+    out = stack([title_panel(body, caption), logit_colorbar(max(200, min(body.shape[1], 360)), scale)], axis=0, gap=4)
     return pad(out)
