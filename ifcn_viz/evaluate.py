@@ -374,10 +374,14 @@ COCO_IOUS = np.linspace(0.5, 0.95, 10)
 
 
 def object_recall(
-    coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int] = (1, 10, 100, 1000)
+    coco_gt: Any,
+    results: list[dict[str, Any]],
+    max_dets: Sequence[int] = (1, 10, 100, 1000),
+    max_images: int | None = None,
 ) -> ObjectRecall:
     """Each ground-truth object's best mask IoU among its image's first N ``results`` (by score), for each N of
-    ``max_dets`` (pycocotools' ``maskUtils.iou``; crowd annotations are skipped)."""
+    ``max_dets`` (pycocotools' ``maskUtils.iou``; crowd annotations are skipped).  ``max_images``: only the first
+    N images by id, as :func:`evaluate_predictor` evaluates with the same argument."""
     from pycocotools import mask as mask_utils
 
     gt = _sanitised_gt(_as_coco(coco_gt))
@@ -386,7 +390,7 @@ def object_recall(
     for r in results:
         by_image.setdefault(int(r["image_id"]), []).append(r)
     ann_ids, img_ids, areas, best, ranks = [], [], [], [], []
-    for img_id in sorted(gt.getImgIds()):
+    for img_id in sorted(gt.getImgIds())[: max_images if max_images is not None else None]:
         anns = [a for a in gt.loadAnns(gt.getAnnIds(imgIds=img_id)) if not a.get("iscrowd", 0)]
         if not anns:
             continue
@@ -411,3 +415,32 @@ def object_recall(
 
 def _counts(counts: Any) -> Any:
     return counts.encode("ascii") if isinstance(counts, str) else counts
+
+
+def missed_objects(
+    coco_gt: Any, results: list[dict[str, Any]], recall: ObjectRecall, iou: float = 0.5, n: int | None = None,
+    limit: int = 8,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The objects no proposal among the first ``n`` (default: the largest of ``recall.max_dets``) finds at ``iou``,
+    worst first, at most ``limit``: dicts with ``image_id``, ``ann_id``, ``gt`` (H, W bool), ``iou`` (the best IoU),
+    ``rank`` (of the best proposal, 0-based; -1 if none) and ``best`` (its mask, or None) -- for a gallery."""
+    from pycocotools import mask as mask_utils
+
+    gt = _sanitised_gt(_as_coco(coco_gt))
+    row = recall.best_iou[recall.max_dets.index(n) if n is not None else -1]
+    order = [i for i in np.argsort(row, kind="stable") if row[i] < iou][:limit]
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
+    out = []
+    for i in order:
+        img_id, rank = int(recall.image_ids[i]), int(recall.best_rank[i])
+        ann = gt.loadAnns(int(recall.ann_ids[i]))[0]
+        best = None
+        if rank >= 0:
+            dets = sorted(by_image.get(img_id, []), key=lambda r: -float(r["score"]))
+            seg = dets[rank]["segmentation"]
+            best = mask_utils.decode({**seg, "counts": _counts(seg["counts"])}).astype(bool)
+        out.append({"image_id": img_id, "ann_id": int(recall.ann_ids[i]), "gt": gt.annToMask(ann).astype(bool),
+                    "iou": float(row[i]), "rank": rank, "best": best})  # fmt: skip
+    return out

@@ -295,7 +295,7 @@ def layer_activations(model: torch.nn.Module, image: Tensor, names: Sequence[str
     if missing:
         raise KeyError(f"no module named {missing} in the model; see model.named_modules()")
     out: dict[str, Tensor] = {}
-    hooks = [modules[n].register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o[0].detach().cpu()))
+    hooks = [modules[n].register_forward_hook(lambda _m, _i, o, n=n: out.__setitem__(n, o[0].detach().cpu().clone()))
              for n in names]  # fmt: skip
     was_training = model.training
     try:

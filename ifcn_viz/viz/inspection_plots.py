@@ -86,13 +86,18 @@ def plot_funnel(ax_counts, ax_recall, funnel, scale_names: Sequence[str] | None 
     ax_counts.set_ylabel("windows left (log)")
     ax_counts.legend(fontsize=7, ncol=2, title="pyramid scale", title_fontsize=7)
     ax_counts.set_title("windows at each stage, by scale")
-    rec = [st.recall for st in funnel.stages]
-    if all(r is not None for r in rec):
-        ax_recall.plot(x, rec, "-o", color=OBJECT_A)
-        for i, r in enumerate(rec):
+    measured = [(i, st.recall) for i, st in enumerate(funnel.stages) if st.recall is not None]
+    if measured:
+        xs, rec = zip(*measured)
+        ax_recall.plot(xs, rec, "-o", color=OBJECT_A)
+        for i, r in measured:
             found = int(round(r * funnel.gt_count))
             ax_recall.text(i, r + 0.03, f"{r:.2f} ({found}/{funnel.gt_count})", ha="center", fontsize=9)
+        for i, st in enumerate(funnel.stages):
+            if st.recall is None:
+                ax_recall.text(i, 0.05, "not measured", ha="center", fontsize=8, color=GREY)
         ax_recall.set_ylim(0, 1.12)
+        ax_recall.set_xlim(-0.5, len(names) - 0.5)
         ax_recall.set_xticks(x)
         ax_recall.set_xticklabels(names, rotation=15)
         ax_recall.set_ylabel(f"recall @ IoU {funnel.iou:g}")
