@@ -229,3 +229,13 @@ def plot_missed(axes, image_of, missed: Sequence[dict]):
     for ax in np.ravel(axes):
         ax.set_axis_off()
     return axes
+
+
+def outline_masks(image: object, masks: np.ndarray, colors: Sequence[str] = (OBJECT_A, OBJECT_B), px: int = 1):
+    """The image with each of ``masks [G, H, W]`` outlined (``px`` thick) in the matching hex colour of ``colors``
+    (default: the sweep's object a / object b colours), for views that draw windows over it."""
+    out = to_rgb_uint8(image).copy()
+    for mask, color in zip(np.asarray(masks, bool), colors):
+        rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        out[thicken(mask_edges(mask), px)] = rgb
+    return out
