@@ -423,24 +423,26 @@ def missed_objects(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The objects no proposal among the first ``n`` (default: the largest of ``recall.max_dets``) finds at ``iou``,
     worst first, at most ``limit``: dicts with ``image_id``, ``ann_id``, ``gt`` (H, W bool), ``iou`` (the best IoU),
-    ``rank`` (of the best proposal, 0-based; -1 if none) and ``best`` (its mask, or None) -- for a gallery."""
+    ``rank`` (of the best proposal among the first ``n``, 0-based; -1 if none overlaps) and ``best`` (its mask, or
+    None) -- for a gallery."""
     from pycocotools import mask as mask_utils
 
     gt = _sanitised_gt(_as_coco(coco_gt))
-    row = recall.best_iou[recall.max_dets.index(n) if n is not None else -1]
+    n = recall.max_dets[-1] if n is None else int(n)
+    row = recall.best_iou[recall.max_dets.index(n)]
     order = [i for i in np.argsort(row, kind="stable") if row[i] < iou][:limit]
     by_image: dict[int, list[dict[str, Any]]] = {}
     for r in results:
         by_image.setdefault(int(r["image_id"]), []).append(r)
     out = []
     for i in order:
-        img_id, rank = int(recall.image_ids[i]), int(recall.best_rank[i])
+        img_id = int(recall.image_ids[i])
         ann = gt.loadAnns(int(recall.ann_ids[i]))[0]
-        best = None
-        if rank >= 0:
-            dets = sorted(by_image.get(img_id, []), key=lambda r: -float(r["score"]))
-            seg = dets[rank]["segmentation"]
-            best = mask_utils.decode({**seg, "counts": _counts(seg["counts"])}).astype(bool)
+        dets = sorted(by_image.get(img_id, []), key=lambda r: -float(r["score"]))[:n]  # the first n only
+        rles = [{**d["segmentation"], "counts": _counts(d["segmentation"]["counts"])} for d in dets]
+        ious = np.asarray(mask_utils.iou(rles, [gt.annToRLE(ann)], [0]), dtype=float).ravel() if rles else np.zeros(0)
+        rank = int(ious.argmax()) if ious.size and ious.max() > 0 else -1
+        best = mask_utils.decode(rles[rank]).astype(bool) if rank >= 0 else None
         out.append({"image_id": img_id, "ann_id": int(recall.ann_ids[i]), "gt": gt.annToMask(ann).astype(bool),
                     "iou": float(row[i]), "rank": rank, "best": best})  # fmt: skip
     return out
