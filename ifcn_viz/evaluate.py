@@ -18,6 +18,7 @@ import copy
 import io
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,116 @@ def coco_gt_from_masks(
                 }
             )
     return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+
+
+@dataclass(frozen=True)
+class ObjectRecall:
+    """Every ground-truth object's best mask IoU among the first N proposals of its image, for each N.
+
+    Recall as in proposal-evaluation papers (Hosang et al., "What makes for effective detection proposals?",
+    PAMI 2016): an object counts at IoU t with N proposals when one of its image's best N has IoU >= t with it;
+    there is no one-to-one matching, so the values can be a little above COCOeval's (greedy matching)."""
+
+    ann_ids: np.ndarray  # (G,) int
+    image_ids: np.ndarray  # (G,) int
+    areas: np.ndarray  # (G,) float: mask area in pixels (COCO's "area")
+    max_dets: tuple[int, ...]  # the Ns
+    best_iou: np.ndarray  # (len(max_dets), G) float
+    best_rank: np.ndarray  # (G,) int: rank (0-based, in score order) of the best proposal among all; -1 if none
+
+    def recall(self, iou: float | np.ndarray, n: int | None = None, subset: np.ndarray | None = None) -> np.ndarray:
+        """Recall at ``iou`` (a number or an array of thresholds) with ``n`` proposals (default: the largest),
+        over the objects selected by the bool mask ``subset`` (default all); NaN when the subset is empty."""
+        row = self.best_iou[self.max_dets.index(n) if n is not None else -1]
+        if subset is not None:
+            row = row[subset]
+        thr = np.atleast_1d(np.asarray(iou, dtype=float))
+        out = np.array([(row >= t).mean() if row.size else np.nan for t in thr])
+        return out if np.ndim(iou) else out[0]
+
+    def average_recall(self, n: int | None = None, subset: np.ndarray | None = None) -> float:
+        """AR: the recall averaged over IoU 0.5, 0.55, ..., 0.95 (COCO's thresholds)."""
+        return float(np.mean(self.recall(COCO_IOUS, n, subset)))
+
+    def size_classes(self) -> dict[str, np.ndarray]:
+        """COCO's area ranges as bool masks over the objects: small < 32², medium < 96², large."""
+        a = self.areas
+        return {"small": a < 32**2, "medium": (a >= 32**2) & (a < 96**2), "large": a >= 96**2}
+
+
+COCO_IOUS = np.linspace(0.5, 0.95, 10)
+
+
+def object_recall(
+    coco_gt: Any,
+    results: list[dict[str, Any]],
+    max_dets: Sequence[int] = (1, 10, 100, 1000),
+    max_images: int | None = None,
+) -> ObjectRecall:
+    """Each ground-truth object's best mask IoU among its image's first N ``results`` (by score), for each N of
+    ``max_dets`` (pycocotools' ``maskUtils.iou``; crowd annotations are skipped).  ``max_images``: only the first
+    N images by id, as :func:`evaluate_predictor` evaluates with the same argument."""
+    from pycocotools import mask as mask_utils
+
+    gt = _sanitised_gt(_as_coco(coco_gt))
+    max_dets = tuple(sorted(int(d) for d in max_dets))
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
+    ann_ids, img_ids, areas, best, ranks = [], [], [], [], []
+    for img_id in sorted(gt.getImgIds())[: max_images if max_images is not None else None]:
+        anns = [a for a in gt.loadAnns(gt.getAnnIds(imgIds=img_id)) if not a.get("iscrowd", 0)]
+        if not anns:
+            continue
+        dets = sorted(by_image.get(img_id, []), key=lambda r: -float(r["score"]))[: max_dets[-1]]
+        g_rles = [gt.annToRLE(a) for a in anns]
+        if dets:
+            d_rles = [{**r["segmentation"], "counts": _counts(r["segmentation"]["counts"])} for r in dets]
+            iou = np.asarray(mask_utils.iou(d_rles, g_rles, [0] * len(g_rles)), dtype=float).reshape(len(dets), -1)
+        else:
+            iou = np.zeros((0, len(anns)))
+        for j, a in enumerate(anns):
+            ann_ids.append(a["id"])
+            img_ids.append(img_id)
+            areas.append(float(a.get("area") or mask_utils.area(g_rles[j])))
+            col = iou[:, j]
+            best.append([col[:n].max() if col[:n].size else 0.0 for n in max_dets])
+            ranks.append(int(col.argmax()) if col.size and col.max() > 0 else -1)
+    best_arr = np.asarray(best, dtype=float).reshape(-1, len(max_dets)).T
+    return ObjectRecall(np.asarray(ann_ids, int), np.asarray(img_ids, int), np.asarray(areas, float), max_dets,
+                        best_arr, np.asarray(ranks, int))  # fmt: skip
+
+
+def _counts(counts: Any) -> Any:
+    return counts.encode("ascii") if isinstance(counts, str) else counts
+
+
+def missed_objects(
+    coco_gt: Any, results: list[dict[str, Any]], recall: ObjectRecall, iou: float = 0.5, n: int | None = None,
+    limit: int = 8,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The objects no proposal among the first ``n`` (default: the largest of ``recall.max_dets``) finds at ``iou``,
+    worst first, at most ``limit``: dicts with ``image_id``, ``ann_id``, ``gt`` (H, W bool), ``iou`` (the best IoU),
+    ``rank`` (of the best proposal among the first ``n``, 0-based; -1 if none overlaps) and ``best`` (its mask, or
+    None) -- for a gallery."""
+    from pycocotools import mask as mask_utils
+
+    gt = _sanitised_gt(_as_coco(coco_gt))
+    n = recall.max_dets[-1] if n is None else int(n)
+    row = recall.best_iou[recall.max_dets.index(n)]
+    order = [i for i in np.argsort(row, kind="stable") if row[i] < iou][:limit]
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
+    out = []
+    for i in order:
+        img_id = int(recall.image_ids[i])
+        ann = gt.loadAnns(int(recall.ann_ids[i]))[0]
+        dets = sorted(by_image.get(img_id, []), key=lambda r: -float(r["score"]))[:n]  # the first n only
+        rles = [{**d["segmentation"], "counts": _counts(d["segmentation"]["counts"])} for d in dets]
+        ious = np.asarray(mask_utils.iou(rles, [gt.annToRLE(ann)], [0]), dtype=float).ravel() if rles else np.zeros(0)
+        rank = int(ious.argmax()) if ious.size and ious.max() > 0 else -1
+        best = mask_utils.decode(rles[rank]).astype(bool) if rank >= 0 else None
+        out.append({"image_id": img_id, "ann_id": int(recall.ann_ids[i]), "gt": gt.annToMask(ann).astype(bool),
+                    "iou": float(row[i]), "rank": rank, "best": best})  # fmt: skip
+    return out

@@ -229,3 +229,155 @@ def test_notebook_executes(name: str, tmp_path: Path, monkeypatch: pytest.Monkey
 
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+# ---------------------------------------------------------------------------------------------- widget callbacks
+# In JupyterLab, what a widget callback prints or displays goes to an ipywidgets.Output only if it runs inside
+# ``with out:`` or under ``@out.capture(...)``; otherwise it goes nowhere (the cell that registered it has finished).
+# ``interact`` / ``interactive`` / ``interactive_output`` run their function inside their own Output already
+# (ipywidgets/widgets/interaction.py: ``with self.out:`` in ``interactive.update``, ``with out:`` in
+# ``interactive_output``), so their targets are safe -- provided the interactive widget itself is displayed.
+REGISTRARS = {"observe", "on_click", "on_submit", "on_msg"}
+INTERACTIVE = {"interactive", "interact_manual", "interact", "interactive_output"}
+DRAWING_NAMES = {"print", "display", "clear_output", "display_markdown", "display_html", "display_png"}
+PLOT_MODULES = {"plt", "pyplot"}
+
+
+def _call_name(node: ast.Call) -> str:
+    return ast.unparse(node.func)
+
+
+def _is_drawing_call(node: ast.Call) -> bool:
+    name = _call_name(node)
+    parts = name.split(".")
+    return name in DRAWING_NAMES or parts[0] in PLOT_MODULES or parts[-1] in {"show", "savefig"} and len(parts) > 1
+
+
+def _output_names(trees: list[ast.Module]) -> set[str]:
+    """Expressions (unparsed) assigned an ``ipywidgets.Output(...)`` anywhere in the notebook."""
+    names = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call):
+                if _call_name(node.value).split(".")[-1] == "Output":
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names |= {ast.unparse(t) for t in targets}
+    return names
+
+
+def _unguarded_drawing(body: list[ast.AST], functions: dict, outputs: set[str], seen: set[str]) -> list[str]:
+    """Drawing calls in ``body`` (following calls into the notebook's own functions) outside ``with <Output>:``."""
+    found: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            if any(ast.unparse(item.context_expr) in outputs for item in node.items):
+                return  # everything inside goes to the Output
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return  # defining a function draws nothing; calling it is followed below
+        if isinstance(node, ast.Call):
+            name = _call_name(node)
+            if _is_drawing_call(node):
+                found.append(f"{name}(...) (line {node.lineno})")
+            elif name in functions and name not in seen:
+                fn = functions[name]
+                if not _captured(fn, outputs):
+                    inner = _unguarded_drawing(fn.body, functions, outputs, seen | {name})
+                    found.extend(f"{name}() -> {d}" for d in inner)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for stmt in body:
+        visit(stmt)
+    return found
+
+
+def _captured(fn: ast.FunctionDef, outputs: set[str]) -> bool:
+    """``fn`` is decorated with ``@<Output>.capture(...)``."""
+    for dec in fn.decorator_list:
+        call = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(call, ast.Attribute) and call.attr == "capture" and ast.unparse(call.value) in outputs:
+            return True
+    return False
+
+
+def widget_callback_problems(sources: list[str], where: str = "notebook") -> list[str]:
+    """Every widget callback of a notebook (its code cells ``sources``) whose output would go nowhere, and every
+    interactive widget that is never displayed; empty when there is none."""
+    trees = [_parse(s, f"{where} code cell {i}") for i, s in enumerate(sources)]
+    functions = {
+        n.name: n for t in trees for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    outputs = _output_names(trees)
+    problems = []
+    for i, tree in enumerate(trees):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node)
+            if isinstance(node.func, ast.Attribute) and node.func.attr in REGISTRARS:
+                handlers = node.args[:1] + [kw.value for kw in node.keywords if kw.arg in ("handler", "callback")]
+                for h in handlers:
+                    label = f"{where} cell {i}: {name}({ast.unparse(h)})"
+                    if isinstance(h, ast.Lambda):
+                        bad = _unguarded_drawing([h.body], functions, outputs, set())
+                    elif isinstance(h, ast.Name) and h.id in functions:
+                        fn = functions[h.id]
+                        bad = [] if _captured(fn, outputs) else _unguarded_drawing(fn.body, functions, outputs, {h.id})
+                    else:
+                        problems.append(f"{label}: cannot check a callback that is not a notebook function")
+                        continue
+                    problems += [f"{label}: {b} outside any `with <Output>:`" for b in bad]
+    # an interactive widget draws into its own Output, which must itself be shown
+    shown = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) in DRAWING_NAMES | {
+                "VBox",
+                "HBox",
+                "widgets.VBox",
+                "widgets.HBox",
+                "Tab",
+                "Accordion",
+            }:
+                shown |= {ast.unparse(a) for arg in node.args for a in ast.walk(arg)}
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            shown.add(ast.unparse(tree.body[-1].value))
+    for i, tree in enumerate(trees):
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and _call_name(node.value).split(".")[-1] in {"interactive", "interactive_output"}):  # fmt: skip
+                for t in node.targets:
+                    if ast.unparse(t) not in shown:
+                        problems.append(f"{where} cell {i}: {ast.unparse(t)} = {_call_name(node.value)}(...) is never "
+                                        f"displayed, so its function's output goes nowhere")  # fmt: skip
+    return problems
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_widget_callbacks_draw_into_outputs(path: Path) -> None:
+    """Every widget callback's prints / displays / plots land in an ipywidgets.Output (see the comment above)."""
+    problems = widget_callback_problems(_code_cells(_load(path)), path.name)
+    assert not problems, "widget output that would go nowhere in JupyterLab:\n" + "\n".join(problems)
+
+
+def test_widget_callback_check_catches_output_going_nowhere() -> None:
+    """The detector must fire on the cases it is meant to refuse and pass the idioms that work."""
+    helper = "def show(x):\n    display(x)\n"
+    bad_direct = "def on_change(change):\n    print(change)\nw.observe(on_change, names='value')\n"
+    bad_helper = helper + "def on_click(b):\n    show(1)\nbutton.on_click(on_click)\n"
+    bad_lambda = "w.observe(lambda ch: plt.plot([1, 2]))\n"
+    unknown = "w.observe(handlers.thing)\n"
+    hidden = "def f(x):\n    print(x)\nui = interactive(f, x=slider)\n"
+    assert len(widget_callback_problems([bad_direct])) == 1
+    assert len(widget_callback_problems([helper, bad_helper])) == 1
+    assert len(widget_callback_problems([bad_lambda])) == 1
+    assert len(widget_callback_problems([unknown])) == 1
+    assert len(widget_callback_problems([hidden])) == 1
+    good_with = "out = Output()\n" + helper + "def on_change(change):\n    with out:\n        show(change)\n"
+    good_with += "w.observe(on_change, names='value')\ndisplay(out)\n"
+    good_capture = "out = Output()\n@out.capture(clear_output=True)\ndef cb(b):\n    print(b)\nbutton.on_click(cb)\n"
+    good_values = "def sync(change):\n    other.value = change['new']\nw.observe(sync, names='value')\n"
+    good_interactive = "def f(x):\n    print(x)\nui = interactive(f, x=slider)\ndisplay(ui)\n"
+    for good in (good_with, good_capture, good_values, good_interactive):
+        assert widget_callback_problems([good]) == [], good

@@ -162,15 +162,24 @@ def _stage(name: str, ranks: Tensor, c: Candidates, n_scales: int, rank_iou: np.
 def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float) -> np.ndarray:
     """Best IoU ``[G]`` over every window of every chosen scale (assembled here, scale by scale)."""
     best = np.zeros(gt.shape[0], dtype=np.float32)
+    gt_box = masks_to_boxes_exclusive(gt)  # (G, 4)
+    gt_area = gt.flatten(1).sum(1).float()  # (G,)
     for i, count in enumerate(c.windows_per_scale):
         if count == 0:
             continue
         grid = predictor.grid(i)
         hf, wf = grid.maps.objectness.shape
         cy, cx = (t.flatten() for t in torch.meshgrid(torch.arange(hf), torch.arange(wf), indexing="ij"))
-        for sel in torch.arange(cy.numel()).split(4096):
+        # a mask lies inside its window, so IoU(M, G) <= |window & box(G)| / |G|: skip windows that cannot reach
+        # min_iou with any object before assembling them (most windows of most scales)
+        wb = grid.boxes(cy, cx)
+        lt = torch.maximum(wb[:, None, :2], gt_box[None, :, :2])
+        rb = torch.minimum(wb[:, None, 2:], gt_box[None, :, 2:])
+        reach = ((rb - lt).clamp(min=0).prod(2) >= min_iou * gt_area[None]).any(1) if min_iou > 0 else None
+        todo = torch.arange(cy.numel()) if reach is None else reach.nonzero()[:, 0]
+        for sel in todo.split(4096):
             probs = torch.sigmoid(grid.logits(cy[sel], cx[sel]))
-            boxes = grid.boxes(cy[sel], cx[sel])
+            boxes = wb[sel]
             tight, nonempty = window_mask_boxes(probs, boxes, c.image_hw, c.threshold)
             keep = nonempty.nonzero()[:, 0]
             if keep.numel():

@@ -13,7 +13,6 @@ from ifcn_viz.inference.types import NMSStep, Proposals
 from ifcn_viz.viz.palette import (
     INK,
     blend,
-    draw_label,
     draw_window_frame,
     font,
     mask_edges,
@@ -37,10 +36,18 @@ def _check_proposals(proposals: object) -> Proposals:
 
 
 def proposals_view(
-    image: object, proposals: Proposals, top_n: int = 10, alpha: float = 0.45, boxes: bool = False
+    image: object,
+    proposals: Proposals,
+    top_n: int = 10,
+    alpha: float = 0.45,
+    boxes: bool = False,
+    windows: bool = False,
+    legend: bool = False,
 ) -> np.ndarray:
     """The ``top_n`` best proposals over the image: rank r filled and outlined in ``rank_color(r)``, labelled
-    ``#r+1 score``.  Lower ranks are drawn first so the best sits on top."""
+    ``#r+1 score`` (the objectness probability to 4 digits and its logit, so near-1 scores still rank).  Lower
+    ranks are drawn first so the best sits on top.  ``windows``: also frame each proposal's window (thin, dashed,
+    in its colour); ``legend``: a strip under the image saying what each mark means."""
     p = _check_proposals(proposals)
     img = to_rgb_uint8(image)
     n = min(top_n, len(p))
@@ -64,14 +71,59 @@ def proposals_view(
     if boxes:
         for r in range(n - 1, -1, -1):
             draw_window_frame(draw, tuple(float(v) for v in p.boxes[r]), rank_color(r))
+    if windows:
+        for r in range(n - 1, -1, -1):
+            _dashed_rect(draw, tuple(float(v) for v in p.window_boxes[r]), rank_color(r))
     placed: list[tuple[int, int, int, int]] = []
     for r in range(n):  # the best first, so it gets the spot nearest its mask; no label covers another
         x0, y0 = float(p.boxes[r][0]), float(p.boxes[r][1])
-        text = f"#{r + 1} {float(p.scores[r]):.3f}"
+        text = f"#{r + 1} {score_text(float(p.scores[r]))}"
         gy0, gy1 = font(11).getbbox(text)[1::2]
         below = y0 + 1 + (gy1 - gy0) + 2  # first choice: just inside the box's top-left corner
         placed.append(place_label(draw, (x0 + 1, below), text, placed, (img.shape[1], img.shape[0]), 11,
                                   bg=rank_color(r)))  # fmt: skip
+    out = np.asarray(pil)
+    if not legend:
+        return out
+    items = ["filled + outline: proposal mask (colour = rank)", "label: #rank objectness p (logit)"]
+    if boxes:
+        items.append("solid box: mask's tight box")
+    if windows:
+        items.append("dashed frame: the proposal's window")
+    return stack([out, _legend_strip(items, out.shape[1])], axis=0, gap=2)
+
+
+def score_text(p: float) -> str:
+    """An objectness probability with enough digits to rank near 1: ``0.9974 (5.96)`` -- the logit in brackets."""
+    q = min(max(p, 1e-7), 1 - 1e-7)
+    return f"{p:.4f} ({np.log(q / (1 - q)):+.2f})"
+
+
+def _dashed_rect(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], color, dash: int = 6) -> None:
+    x0, y0, x1, y1 = box
+    x1, y1 = x1 - 1, y1 - 1
+    for a, b in (((x0, y0), (x1, y0)), ((x0, y1), (x1, y1)), ((x0, y0), (x0, y1)), ((x1, y0), (x1, y1))):
+        length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
+        for t in np.arange(0, length, 2 * dash):
+            u, v = t / max(length, 1), min(t + dash, length) / max(length, 1)
+            draw.line((a[0] + u * (b[0] - a[0]), a[1] + u * (b[1] - a[1]), a[0] + v * (b[0] - a[0]),
+                       a[1] + v * (b[1] - a[1])), fill=color, width=1)  # fmt: skip
+
+
+def _legend_strip(items: list[str], width: int) -> np.ndarray:
+    """Lines of legend text, wrapped to ``width`` pixels, on white."""
+    lines, cur = [], ""
+    for it in items:
+        cand = f"{cur}   |   {it}" if cur else it
+        if cur and font(11).getlength(cand) > width - 8:
+            lines.append(cur)
+            cand = it
+        cur = cand
+    lines.append(cur)
+    pil = Image.new("RGB", (width, 15 * len(lines) + 4), (255, 255, 255))
+    d = ImageDraw.Draw(pil)
+    for i, line in enumerate(lines):
+        d.text((4, 2 + 15 * i), line, fill=INK, font=font(11))
     return np.asarray(pil)
 
 
@@ -105,12 +157,15 @@ def nms_steps_view(
     draw = ImageDraw.Draw(pil)
     kept = _kept_ranks(p.nms_trace)
     by_cand = {st.candidate: st for st in p.nms_trace}
+    placed: list[tuple[int, int, int, int]] = []
+    bounds = (img.shape[1], img.shape[0])
     for t, st in enumerate(trace[: last + 1]):
         x0, y0, x1, y1 = st.box
         width = 3 if t == last else 1
         if st.kept:
             draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=rank_color(kept[st.candidate]), width=width + 1)
-            draw_label(draw, (x0 + 1, y0 + 1), f"c{st.candidate} kept", size=10, bg=rank_color(kept[st.candidate]))
+            placed.append(place_label(draw, (x0 + 1, y0 + 14), f"c{st.candidate} kept", placed, bounds, 10,
+                                      bg=rank_color(kept[st.candidate])))  # fmt: skip
         else:
             draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=SUPPRESSED, width=width)
             if st.suppressed_by is not None and st.suppressed_by in by_cand:
@@ -119,24 +174,28 @@ def nms_steps_view(
                 b = ((k0 + k2) / 2, (k1 + k3) / 2)
                 draw.line((*a, *b), fill=SUPPRESSED, width=1)
                 if t == last:
-                    draw_label(draw, a, f"IoU {st.iou:.2f}", size=10, anchor="mm")
+                    placed.append(place_label(draw, a, f"IoU {st.iou:.2f}", placed, bounds, 10))
     cur = trace[last]
     if cur.kept:
-        caption = f"step {last}: candidate {cur.candidate} (score {cur.score:.2f}) kept as #{kept[cur.candidate] + 1}"
+        caption = (
+            f"step {last}: candidate {cur.candidate} (score {score_text(cur.score)}) kept as #{kept[cur.candidate] + 1}"
+        )
     else:
         thr = f" >= {nms_iou:g}" if nms_iou is not None else ""
         caption = (
-            f"step {last}: candidate {cur.candidate} (score {cur.score:.2f}) suppressed by candidate "
+            f"step {last}: candidate {cur.candidate} (score {score_text(cur.score)}) suppressed by candidate "
             f"{cur.suppressed_by} at box IoU {cur.iou:.2f}{thr}"
         )
-    lines = Image.new("RGB", (230, max(pil.height, 14 * len(trace) + 8)), (255, 255, 255))
+    lines = Image.new("RGB", (290, max(pil.height, 14 * len(trace) + 22)), (255, 255, 255))
     dl = ImageDraw.Draw(lines)
+    dl.text((4, 4), "cand  objectness p (logit)  fate", fill=INK)
     for t, st in enumerate(trace):
         fate = "kept" if st.kept else f"x by c{st.suppressed_by} ({st.iou:.2f})"
         col = INK if t <= last else (180, 180, 180)
+        y = 18 + 14 * t
         if t == last:
-            dl.rectangle((0, 4 + 14 * t - 1, 229, 4 + 14 * t + 12), fill=(240, 228, 66))
-        dl.text((4, 4 + 14 * t), f"c{st.candidate}  {st.score:.2f}  {fate}", fill=col)
+            dl.rectangle((0, y - 1, 289, y + 12), fill=(240, 228, 66))
+        dl.text((4, y), f"c{st.candidate:<3} {score_text(st.score)}  {fate}", fill=col)
     body = stack([np.asarray(pil), np.asarray(lines)], axis=1, gap=8)
     return pad(title_panel(body, caption, size=13))
 
@@ -150,7 +209,8 @@ def nms_step_frames(
     return same_size([nms_steps_view(image, p, step=t, max_steps=max_steps, nms_iou=nms_iou) for t in range(n)])
 
 
-def proposals_panel(image: object, proposals: Proposals, top_n: int = 10) -> np.ndarray:
-    """The proposals view with a title naming how many are shown."""
+def proposals_panel(image: object, proposals: Proposals, top_n: int = 10, **view_args) -> np.ndarray:
+    """The proposals view (``view_args``: ``windows``, ``legend``, ``boxes`` ...) with a title naming how many."""
     p = _check_proposals(proposals)
-    return title_panel(proposals_view(image, p, top_n), f"top {min(top_n, len(p))} of {len(p)} proposals (rank: score)")
+    return title_panel(proposals_view(image, p, top_n, **view_args),
+                       f"top {min(top_n, len(p))} of {len(p)} proposals (rank: score)")  # fmt: skip
