@@ -49,8 +49,9 @@ def study_configs(runs: str | Path, iters: int, batch: int, seed: int) -> list[t
     return [(label, train_config(preset, **same, out=str(Path(runs) / preset))) for label, preset in BACKBONES]
 
 
-def _trained(cfg: TrainConfig, label: str) -> tuple[Any, float]:
-    """The trained model and its training wall time: from a finished run with the same settings, else trained now."""
+def _trained(cfg: TrainConfig, label: str, stop_at: int | None = None) -> tuple[Any, float]:
+    """The trained model (at step ``stop_at`` of the ``cfg.iters``-step schedule, or at its end) and its training
+    wall time: from a run that got there with the same settings, else trained now."""
     from ifcn_viz.checkpoints import load_checkpoint
     from ifcn_viz.train.loop import train
 
@@ -58,38 +59,55 @@ def _trained(cfg: TrainConfig, label: str) -> tuple[Any, float]:
     card_file = Path(cfg.out) / "checkpoint.json"
     if ckpt.is_file() and card_file.is_file():
         card = json.loads(card_file.read_text())
-        if card.get("train_config") == cfg.to_dict() and int(card.get("step", -1)) == cfg.iters:
+        if card.get("train_config") == cfg.to_dict() and int(card.get("step", -1)) == (stop_at or cfg.iters):
             model, _ = load_checkpoint(ckpt, device="cpu")
             return model, float(card.get("wall_time_s", float("nan")))
-    res = train(cfg, command=f"python -m ifcn_viz.train.scale_study ({label})")
+    res = train(cfg, command=f"python -m ifcn_viz.train.scale_study ({label})", stop_at=stop_at)
     return res.model, res.wall_time_s
 
 
-def evaluate_sets(model: Any, preset: str, sets: dict[str, tuple[Path, Path]], top_n: int = 100) -> dict[str, Any]:
-    """``{set: {scale set: {"AR@100", "recall50@100", "by_size": [...]}}}`` for one model."""
+def evaluate_sets(
+    model: Any, preset: str, sets: dict[str, tuple[Path, Path]], top_n: int = 100, max_images: int | None = None
+) -> dict[str, Any]:
+    """``{set: {scale set: {"AR@100", "recall50@100", "by_size": [...]}}}`` for one model, on the first
+    ``max_images`` images (by id) of each set (the ground truth restricted to them too)."""
     from ifcn_viz.config import get_preset
-    from ifcn_viz.evaluate import evaluate_results, recall_by_size, results_by_scales
+    from ifcn_viz.evaluate import _as_coco, _restrict, evaluate_results, recall_by_size, results_by_scales
     from ifcn_viz.inference.predictor import Predictor
 
     predictor = Predictor(model.eval(), infer=get_preset(preset).infer, device="cpu")
     choose = {"pyramid": lambda p: None, "one scale": lambda p: [native_scale(p)]}
     out: dict[str, Any] = {}
     for name, (ann, images) in sets.items():
-        results = results_by_scales(predictor, ann, images, choose, top_n=top_n)
+        gt = _as_coco(ann)
+        if max_images is not None:
+            gt = _restrict(gt, set(sorted(gt.getImgIds())[:max_images]))
+        results = results_by_scales(predictor, gt, images, choose, top_n=top_n)
         out[name] = {}
         for scale_set, res in results.items():
-            metrics = evaluate_results(ann, res)
+            metrics = evaluate_results(gt, res)
             out[name][scale_set] = {"AR@100": round(metrics["AR@100"], 4),
                                     "recall50@100": round(metrics["recall50@100"], 4),
                                     "by_size": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-                                                for r in recall_by_size(ann, res)]}  # fmt: skip
+                                                for r in recall_by_size(gt, res)]}  # fmt: skip
     return out
 
 
 def run_study(
-    out_md: str | Path, runs: str | Path, iters: int = 200, batch: int = 8, seed: int = 0, eval_images: int = 30
+    out_md: str | Path,
+    runs: str | Path,
+    iters: int = 200,
+    batch: int = 8,
+    seed: int = 0,
+    eval_images: int = 30,
+    stop_at: int | None = None,
+    independent_images: int | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Train both backbones (or reuse finished runs), evaluate them, write ``out_md`` and its ``.json``."""
+    """Train both backbones (or reuse finished runs), evaluate them, write ``out_md`` and its ``.json``.
+
+    ``only`` (a preset, e.g. ``"resnet18"``): train and evaluate that backbone alone into its run folder's cache and
+    write nothing else -- to run the two in parallel; a later run without it reuses both."""
     import tempfile
 
     import torch
@@ -108,13 +126,19 @@ def run_study(
         sets = {"held-out synthetic": (val / "instances.json", val / "images"),
                 "independent": tuple(reversed(independent_set()))}  # fmt: skip
         for label, cfg in configs:
-            model, wall = _trained(cfg, label)
-            cached = Path(cfg.out) / f"scale_eval-{eval_images}.json"  # reused with the run (same settings)
+            if only is not None and cfg.preset != only:
+                continue
+            model, wall = _trained(cfg, label, stop_at)
+            tag = f"{stop_at or cfg.iters}-{eval_images}-{independent_images or 'all'}"
+            cached = Path(cfg.out) / f"scale_eval-{tag}.json"  # reused with the run (same settings)
             if cached.is_file() and json.loads(cached.read_text()).get("train_config") == cfg.to_dict():
                 results = json.loads(cached.read_text())["results"]
             else:
                 print(f"{label}: trained ({wall:.0f} s); evaluating ...", file=sys.stderr)
-                results = evaluate_sets(model, cfg.preset, sets)
+                results = {"held-out synthetic": evaluate_sets(model, cfg.preset, {k: sets[k] for k in sets if k !=
+                           "independent"})["held-out synthetic"],
+                           "independent": evaluate_sets(model, cfg.preset, {"independent": sets["independent"]},
+                                                        max_images=independent_images)["independent"]}  # fmt: skip
                 cached.write_text(json.dumps({"train_config": cfg.to_dict(), "results": results}))
             models[label] = {
                 "preset": cfg.preset,
@@ -122,12 +146,16 @@ def run_study(
                 "train_wall_s": round(wall, 1),
                 "results": results,
             }
+    if only is not None:
+        return models
     result = {
         "command": "python -m ifcn_viz.train.scale_study " + " ".join(sys.argv[1:]),
-        "budget": {"iters": iters, "batch_size": batch, "seed": seed, "train_scenes": base.train_scenes,
+        "budget": {"iters": stop_at or iters, "schedule_iters": iters, "batch_size": batch, "seed": seed,
+                   "train_scenes": base.train_scenes,
                    "recipe": {k: base.to_dict()[k] for k in ("optimizer", "lr", "schedule", "warmup", "short_sides")}},
         "eval": {"held-out synthetic": f"{eval_images} scenes, seed {base.eval_seed}, {base.image_size} px",
-                 "independent": "ifcn_viz/data/yardsticks/independent (32 scenes, 288 px)", "top_n": 100},
+                 "independent": f"ifcn_viz/data/yardsticks/independent ({independent_images or 32} of its 32 "
+                                "scenes, 288 px)", "top_n": 100},
         "hardware": f"CPU ({cpu_name()}), {torch.get_num_threads()} torch threads, {os.cpu_count()} cores (shared)",
         "process_cpu_s": round(time.process_time() - t0, 1),
         "models": models,
@@ -137,6 +165,11 @@ def run_study(
     out_md.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     out_md.write_text(markdown(result))
     return result
+
+
+def _schedule(b: dict[str, Any]) -> str:
+    n = b.get("schedule_iters", b["iters"])
+    return "" if n == b["iters"] else f" (both stopped at step {b['iters']} of a {n}-step schedule)"
 
 
 def _fmt(v: float | None) -> str:
@@ -154,7 +187,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Both backbones randomly initialised, paper heads at 128-d (k = 5, m = 21, stride 8), trained with the same "
         f"recipe ({b['recipe']['optimizer']}, lr {b['recipe']['lr']}, {b['recipe']['schedule']}), **{b['iters']} "
-        f"iterations of {b['batch_size']} images**, seed {b['seed']}, the same {b['train_scenes']} synthetic scenes. "
+        f"iterations of {b['batch_size']} images**{_schedule(b)}, seed {b['seed']}, the same {b['train_scenes']} "
+        "synthetic scenes. "
         f"Evaluated with the tiny preset's adaptive pyramid, 100 proposals; *one scale* is the pyramid level nearest "
         f"the image's own size. Hardware: {result['hardware']}; whole study {result['process_cpu_s']:.0f} s of CPU.",
         "",
@@ -189,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8, help="images per step (default 8)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-images", type=int, default=30, help="held-out synthetic scenes (default 30)")
+    ap.add_argument("--independent-images", type=int, default=None, help="first N of the independent set (all 32)")
+    ap.add_argument("--stop-at", type=int, default=None, help="evaluate both at this step of the --iters schedule")
+    ap.add_argument("--only", choices=[p for _, p in BACKBONES], help="train + evaluate one backbone (cached), no doc")
     args = ap.parse_args(argv)
     try:
-        run_study(args.out, args.runs, args.iters, args.batch, args.seed, args.eval_images)
+        run_study(args.out, args.runs, args.iters, args.batch, args.seed, args.eval_images, args.stop_at,
+                  args.independent_images, args.only)  # fmt: skip
+        if args.only:
+            return 0
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

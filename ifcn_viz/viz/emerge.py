@@ -1,8 +1,8 @@
 """Score maps over training: the same held-out scene's maps at several snapshots, legibly.
 
 Each map is drawn as logits on a diverging scale (white = 0, i.e. p = 0.5) whose range comes from the values of
-*that row* (:func:`~ifcn_viz.viz.palette.symmetric_range`, the 99th percentile of |logit|): an untrained network's
-logits are near 0 and a trained one's near +-5, so one shared range would wash one of them out.  The instances are
+*that row* (:func:`row_range`, the 98th percentile of |logit|): an untrained network's
+logits are near 0 and a trained one's several units, so one shared range would wash one of them out.  The instances are
 drawn as outlines of the cells they cover (one colour per instance, legend underneath), never as an image under the
 colours, so a colour always reads as a value.
 """
@@ -25,7 +25,6 @@ from ifcn_viz.viz.palette import (
     mask_edges,
     rank_color,
     stack,
-    symmetric_range,
     thicken,
     upsample,
 )
@@ -39,6 +38,17 @@ def instance_cells(masks: object, stride: int, map_hw: tuple[int, int]) -> np.nd
     ys = np.clip(np.arange(map_hw[0]) * stride + stride // 2, 0, mk.shape[1] - 1)
     xs = np.clip(np.arange(map_hw[1]) * stride + stride // 2, 0, mk.shape[2] - 1)
     return mk[:, ys][:, :, xs]
+
+
+def row_range(values: np.ndarray, q: float = 98.0) -> float:
+    """Half-width of a row's symmetric colour scale: the ``q``-th percentile of |logit| over the row, to two
+    significant digits -- no floor, so an untrained network's near-zero logits still show their pattern."""
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v)]
+    hi = float(np.percentile(v, q)) if v.size else 1.0
+    if hi <= 0:
+        return 1.0
+    return float(f"{hi:.2g}")
 
 
 def _tile(values: np.ndarray, vmax: float, cells: np.ndarray, cell_px: int) -> np.ndarray:
@@ -64,21 +74,26 @@ def maps_over_training(
     cell_px: int = 5,
 ) -> np.ndarray:
     """One row per ``(title, score maps (k*k, H', W') logits)`` -- e.g. the ideal maps, then the model at each
-    snapshot -- and one column per chosen map (default: the four corner maps and the centre one, i.e. the object's
-    top-left, top-right, middle, bottom-left and bottom-right).  Every row has its own symmetric logit range (printed
-    at its left); instance outlines in rank colours with a legend."""
+    snapshot -- and one column per chosen map (default for k = 5: maps (1,1), (1,3), (2,2), (3,1), (3,3), the bins that
+    cover an object's top-left, top-right, middle, bottom-left and bottom-right when it has the window's reference
+    size, 128/224 of the window: the outer ring of bins lies outside such an object).  Every row has its own
+    symmetric logit range (:func:`row_range`, printed at its left); instance outlines in rank colours with a
+    legend."""
     if not rows:
         raise ValueError("rows must hold at least one (title, score maps) pair")
     arrays = [as_numpy(v, "score maps").astype(np.float32) for _, v in rows]
     if any(a.ndim != 3 or a.shape[0] != k * k for a in arrays) or len({a.shape for a in arrays}) != 1:
         raise ValueError(f"every row needs score maps of one shape (k*k = {k * k}, H', W')")
-    maps = list(maps) if maps is not None else [0, k - 1, (k * k) // 2, k * (k - 1), k * k - 1]
+    if maps is None:  # the corners of the inner (k-2) x (k-2) bins, and the centre: on an object of the reference size
+        lo, hi = (1, k - 2) if k >= 3 else (0, k - 1)
+        maps = [lo * k + lo, lo * k + hi, (k * k) // 2, hi * k + lo, hi * k + hi]
+    maps = list(maps)
     if any(not 0 <= i < k * k for i in maps):
         raise ValueError(f"map indices must be in 0..{k * k - 1}, got {maps}")
     cells = instance_cells(masks, stride, arrays[0].shape[1:])
     lines = []
     for (title, _), a in zip(rows, arrays):
-        vmax = symmetric_range(a[maps])
+        vmax = row_range(a[maps])
         tiles = [_tile(a[i], vmax, cells, cell_px) for i in maps]
         pil = Image.new("RGB", (150, tiles[0].shape[0]), (255, 255, 255))
         draw = ImageDraw.Draw(pil)
@@ -112,7 +127,7 @@ def map_mosaic_outlined(score_maps: object, masks: object, stride: int, k: int, 
     a = as_numpy(score_maps, "score maps").astype(np.float32)
     if a.ndim != 3 or a.shape[0] != k * k:
         raise ValueError(f"score maps must be (k*k = {k * k}, H', W'), got {a.shape}")
-    vmax = symmetric_range(a)
+    vmax = row_range(a)
     cells = instance_cells(masks, stride, a.shape[1:])
     tiles = [_tile(a[i], vmax, cells, cell_px) for i in range(k * k)]
     grid = stack([stack(tiles[r * k : (r + 1) * k], axis=1, gap=3) for r in range(k)], axis=0, gap=3)
