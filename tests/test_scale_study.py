@@ -23,7 +23,7 @@ def test_markdown_lists_every_model_scale_set_and_bin():
             {"lo": 32.0, "hi": 1e5, "instances": 0, "recall50": None, "AR": None}]  # fmt: skip
     r = {"AR@100": 0.1, "recall50@100": 0.25, "by_size": rows}
     result = {
-        "command": "python -m ifcn_viz.train.scale_study", "hardware": "cpu", "process_cpu_s": 1.0,
+        "command": "python -m ifcn_viz.train.scale_study", "hardware": "cpu",
         "budget": {"iters": 2, "batch_size": 2, "seed": 0, "train_scenes": 4,
                    "recipe": {"optimizer": "adamw", "lr": 0.003, "schedule": "cosine"}},
         "eval": {"held-out synthetic": "2 scenes"},
