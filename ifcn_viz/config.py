@@ -157,6 +157,12 @@ PRESETS: dict[str, Preset] = {
         InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),
         "A small stride-8 CNN that trains in minutes on 2 CPU cores (ours), paper heads at 128-d.",
     ),
+    "resnet18": Preset(
+        ModelConfig(backbone="resnet18", k=5, m=21, output_stride=8, head_channels=128),
+        InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),
+        "ResNet-18 (layer3/layer4 dilated, stride 8) under the tiny preset's heads and inference: the scale study's "
+        "ResNet (not in the paper; python -m ifcn_viz.train.scale_study).",
+    ),
     "small": Preset(
         ModelConfig(backbone="tiny", k=5, m=21, output_stride=8, head_channels=256, backbone_width=64),
         InferConfig(scales=(192, 288, 432), pre_nms_top_k=1000, pyramid="adaptive"),

@@ -136,8 +136,16 @@ def _sanitised_gt(coco_gt: Any):
     return fixed
 
 
-def _cocoeval(coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[int]):
-    """The class-agnostic ``COCOeval(gt, dt, "segm")`` run every metric here reads (evaluated and accumulated)."""
+def _cocoeval(
+    coco_gt: Any,
+    results: list[dict[str, Any]],
+    max_dets: Sequence[int],
+    area_ranges: Sequence[tuple[float, float]] | None = None,
+):
+    """The class-agnostic ``COCOeval(gt, dt, "segm")`` run every metric here reads (evaluated and accumulated).
+
+    ``area_ranges``: ``[(lo, hi), ...]`` in pixels of mask area instead of COCO's all / small / medium / large
+    (then ``summarize`` is skipped: its stats assume COCO's four ranges)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -161,9 +169,13 @@ def _cocoeval(coco_gt: Any, results: list[dict[str, Any]], max_dets: Sequence[in
         ev = COCOeval(gt, dt, "segm")
         ev.params.useCats = 0  # proposals are class-agnostic
         ev.params.maxDets = max_dets
+        if area_ranges is not None:
+            ev.params.areaRng = [[float(lo), float(hi)] for lo, hi in area_ranges]
+            ev.params.areaRngLbl = [f"{lo:g}-{hi:g}" for lo, hi in area_ranges]
         ev.evaluate()
         ev.accumulate()
-        ev.summarize()
+        if area_ranges is None:
+            ev.summarize()
     return ev
 
 
@@ -201,6 +213,40 @@ def recall_at_iou(coco_gt: Any, results: list[dict[str, Any]], iou: float = 0.5,
     if t.size != 1:
         raise ValueError(f"iou must be one of {list(ev.params.iouThrs)}, got {iou}")
     return max(0.0, float(ev.eval["recall"][t[0], 0, 0, dets.index(max_dets)]))
+
+
+SIZE_EDGES: tuple[float, ...] = (0, 32, 48, 64, 96, 128, 1e5)
+"""Object-size bins of :func:`recall_by_size`, in pixels of sqrt(mask area): COCO's small / medium / large split at
+32 and 96 px, with medium and large cut finer (the window's reference size is 96 px, notebook 4)."""
+
+
+def recall_by_size(
+    coco_gt: Any, results: list[dict[str, Any]], edges: Sequence[float] = SIZE_EDGES, max_dets: int = 100
+) -> list[dict[str, Any]]:
+    """Recall against object size: one row per bin ``[edges[i], edges[i + 1])`` of sqrt(mask area) in pixels.
+
+    Each row: ``lo``, ``hi`` (px), ``instances`` (ground-truth instances in the bin), ``recall50`` (recall at IoU
+    0.5 with the best ``max_dets`` proposals of each image) and ``AR`` (recall averaged over IoU 0.5:0.05:0.95, as
+    AR@``max_dets``); both are ``None`` for a bin without ground truth.  The same class-agnostic ``COCOeval`` as
+    :func:`evaluate_results`, with its area ranges set to the bins (pycocotools matches a proposal to any
+    instance, then counts only the instances in the range -- the standard AR-by-size).
+    """
+    edges = [float(e) for e in edges]
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0:
+        raise ValueError(f"edges must be at least two increasing sizes >= 0, got {edges}")
+    ranges = [(lo * lo, hi * hi) for lo, hi in zip(edges, edges[1:])]
+    dets = sorted({1, int(max_dets), int(max_dets) + 1})  # COCOeval reads three; only max_dets is used
+    ev = _cocoeval(coco_gt, results, dets, area_ranges=ranges)
+    m = dets.index(int(max_dets))
+    areas = np.array([a["area"] for a in ev.cocoGt.anns.values() if not a.get("iscrowd", 0)], dtype=np.float64)
+    rows = []
+    for a, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        rec = ev.eval["recall"][:, 0, a, m]  # over the IoU thresholds; -1 where the bin has no ground truth
+        n = int(((areas >= lo * lo) & (areas < hi * hi)).sum())
+        has = n > 0 and bool((rec > -1).all())
+        rows.append({"lo": lo, "hi": hi, "instances": n, "recall50": float(rec[0]) if has else None,
+                     "AR": float(rec.mean()) if has else None})  # fmt: skip
+    return rows
 
 
 def evaluate_predictor(
@@ -253,6 +299,32 @@ def evaluate_predictor(
         if on_progress is not None:
             on_progress(done, len(img_ids))
     return evaluate_results(gt, results), results
+
+
+def results_by_scales(
+    predictor: Any,
+    coco_gt_path: Any,
+    image_dir: str | Path,
+    scale_sets: dict[str, Callable[[Any], Sequence[int] | None]],
+    top_n: int = 100,
+    max_images: int | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """COCO results of several scale choices from one backbone run per image: ``{name: results}``.
+
+    ``scale_sets[name](predictor)`` is called after each ``set_image`` and returns the scale indices to propose
+    from (``None``: every scale of the pyramid), e.g. ``{"pyramid": lambda p: None, "one scale": lambda p:
+    [p.default_scale]}``.  The maps of every scale are computed once, so each extra choice costs only its NMS.
+    """
+    gt = _as_coco(coco_gt_path)
+    img_ids = sorted(gt.getImgIds())[: None if max_images is None else int(max_images)]
+    image_dir = Path(image_dir)
+    check_images_found(gt, image_dir, img_ids, _name(coco_gt_path))
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in scale_sets}
+    for img_id in img_ids:
+        predictor.set_image(image_dir / gt.imgs[img_id]["file_name"])
+        for name, choose in scale_sets.items():
+            out[name] += proposals_to_coco_results(predictor.proposals(top_n=top_n, scales=choose(predictor)), img_id)
+    return out
 
 
 def check_images_found(gt: Any, image_dir: str | Path, img_ids: Sequence[int] | None = None, name: str = "") -> None:

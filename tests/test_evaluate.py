@@ -196,3 +196,26 @@ def test_evaluate_predictor_with_bad_image_and_max_images(tmp_path):
     errors.clear()
     evaluate_predictor(fake, tmp_path / "ann.json", tmp_path, progress=False, on_error=lambda p, e: errors.append(e))
     assert len(errors) == 1 and "ground truth says 160x120" in str(errors[0])
+
+
+def test_recall_by_size_counts_instances_per_bin_and_matches_by_hand():
+    from ifcn_viz.evaluate import recall_by_size
+
+    gts, props = _scene()
+    dataset = coco_gt_from_masks(gts)
+    # image 1: the small disc (r 5, ~9 px side) and the large rectangle found; the medium disc (r 12) missed
+    found = np.stack([gts[0][0], gts[0][2]])
+    results = proposals_to_coco_results(_props(found, [0.9, 0.8]), 1)
+    results += proposals_to_coco_results(_props(gts[1][:1], [0.7]), 2)  # image 2: r 20 found, r 25 missed
+    edges = (0, 16, 30, 40, 200)
+    rows = recall_by_size(dataset, results, edges)
+    side = [np.sqrt(m.sum()) for g in gts for m in g]  # sqrt(area) of every instance: 9, 21.6, 94.9, 35.6, 44.5
+    assert [r["instances"] for r in rows] == [sum(lo <= s < hi for s in side) for lo, hi in zip(edges, edges[1:])]
+    assert [r["instances"] for r in rows] == [1, 1, 1, 2]
+    assert [r["recall50"] for r in rows] == [1.0, 0.0, 1.0, 0.5]  # exact masks: IoU 1, so AR = recall50
+    assert [r["AR"] for r in rows] == [1.0, 0.0, 1.0, 0.5]
+    empty = recall_by_size(dataset, results, (0, 5, 16))
+    assert empty[0]["instances"] == 0 and empty[0]["recall50"] is None and empty[0]["AR"] is None
+    assert recall_by_size(dataset, [], edges)[3]["recall50"] == 0.0
+    with pytest.raises(ValueError, match="increasing"):
+        recall_by_size(dataset, results, (0, 32, 16))

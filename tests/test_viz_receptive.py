@@ -76,3 +76,28 @@ def test_effective_extent_of_a_point_and_a_square():
     assert effective_extent(g, (25, 25)) == 1
     g[20:31, 20:31] = 1
     assert effective_extent(g, (25, 25), mass=1.0) == 11
+
+
+def test_named_layers_and_measured_growth_on_the_tiny_model():
+    from ifcn_viz.viz.receptive import measure_layer, named_score_map_layers, receptive_field_growth
+
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    names = [n for n, _ in named_score_map_layers(model)]
+    assert names[0] == "conv1 3x3/2" and names[7] == "conv8 3x3 d4" and names[-2:] == ["inst 1x1", "scores 3x3"]
+    paper = [n for n, _ in named_score_map_layers(build_model("paper"))]
+    assert paper[:3] == ["conv1_1 3x3", "conv1_2 3x3", "pool1 2x2/2"] and "conv5_3 3x3 d2" in paper
+    img = torch.rand(3, 128, 128)
+    growth = receptive_field_growth(model, img, (8, 8))
+    assert [g.name for g in growth] == names
+    assert [g.theoretical for g in growth] == [
+        theoretical_receptive_field([m for _, m in named_score_map_layers(model)][: i + 1]).size
+        for i in range(len(names))
+    ]
+    assert growth[0].theoretical == 3 and growth[-1].theoretical == 187
+    assert all(g.half <= g.effective <= g.theoretical for g in growth)
+    assert growth[-1].effective > 3 * 8  # the last 3x3 layer sees far beyond 3 x 3 cells, let alone pixels
+    field, grad, rf = measure_layer(model, img, "conv5 3x3/2", (8, 8))
+    assert field.jump == rf.jump == 8 and grad.shape == (128, 128) and field == growth[4]
+    with pytest.raises(ValueError, match="unknown layer"):
+        measure_layer(model, img, "conv99", (8, 8))

@@ -122,6 +122,8 @@ RECIPES: dict[str, dict[str, Any]] = {
                  short_sides=TINY_SHORT_SIDES, train_scenes=2000),
     "small": dict(optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", batch_size=8, iters=3000,
                   short_sides=TINY_SHORT_SIDES, train_scenes=2000),
+    "resnet18": dict(optimizer="adamw", lr=3e-3, weight_decay=1e-4, schedule="cosine", batch_size=8, iters=3000,
+                     short_sides=TINY_SHORT_SIDES, train_scenes=2000),  # the tiny recipe: the scale study compares
     "paper": dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, schedule="step", step_at=0.8,
                   warmup=0, batch_size=1, iters=40_000, short_sides=PAPER_SHORT_SIDES, grad_clip=0.0),
     "resnet50": dict(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, schedule="step", step_at=0.8,

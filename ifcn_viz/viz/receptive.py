@@ -102,6 +102,125 @@ def score_map_layers(model: nn.Module) -> list[nn.Module]:
     return list(backbone.conv_layers()) + [mod for mod in branch.modules() if isinstance(mod, nn.Conv2d)]
 
 
+def _suffix(layer: nn.Module) -> str:
+    k, s, d, _ = layer_spec(layer)
+    return f" {k}x{k}" + (f"/{s}" if s > 1 else "") + (f" d{d}" if d > 1 else "")
+
+
+def named_score_map_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """:func:`score_map_layers` with readable names, e.g. ``conv3_1 3x3``, ``pool4 3x3``, ``conv5_1 3x3 d2`` for the
+    paper's VGG-16 (its own naming), ``conv1 3x3/2`` ... for the tiny CNN, ``layer3.0.conv1 3x3 d2`` for a ResNet
+    (torchvision's module names), then ``inst 1x1`` and ``scores 3x3`` for the instance branch's two convs.
+    Suffixes: kernel, ``/stride`` when > 1, ``d<dilation>`` when > 1."""
+    layers = score_map_layers(model)
+    backbone = model.backbone  # type: ignore[attr-defined]
+    n_backbone = len(backbone.conv_layers())
+    path = {id(mod): name for name, mod in backbone.named_modules()}
+    names: list[str] = []
+    stage, conv_in_stage, conv_count = 1, 0, 0
+    vgg = type(backbone).__name__.startswith("VGG")
+    for i, layer in enumerate(layers):
+        if i >= n_backbone:
+            base = "inst" if i == n_backbone else "scores"
+        elif vgg:  # conv<stage>_<i>, pool<stage>, as the VGG paper names them
+            if isinstance(layer, nn.Conv2d):
+                conv_in_stage += 1
+                base = f"conv{stage}_{conv_in_stage}"
+            else:
+                base = f"pool{stage}"
+                stage, conv_in_stage = stage + 1, 0
+        elif "." in path.get(id(layer), "") and not path[id(layer)].startswith("features"):
+            base = path[id(layer)].replace("stem.0", "conv1").replace("stem.3", "pool1")  # ResNet: its module path
+        else:
+            conv_count += isinstance(layer, nn.Conv2d)
+            base = f"conv{conv_count}" if isinstance(layer, nn.Conv2d) else f"pool{conv_count}"
+        names.append(base + _suffix(layer))
+    return list(zip(names, layers))
+
+
+@dataclass(frozen=True)
+class LayerField:
+    """One layer of :func:`receptive_field_growth`: its name, theoretical field, and the measured extent."""
+
+    name: str
+    theoretical: int  # px: the side of the square that can influence one output cell
+    effective: int  # px: the side of the centred square holding 95 % of |d output / d pixel|
+    half: int  # px: the same for 50 % (the field's core)
+    jump: int  # px between neighbouring output cells
+    cell: tuple[int, int]  # the (y, x) cell of this layer's output that was measured
+
+
+def layer_gradient(model: nn.Module, image: Tensor, layer: nn.Module, cell: tuple[int, int]) -> np.ndarray:
+    """``|d sum_c out[c, cell] / d image|`` summed over colour channels, where ``out`` is ``layer``'s output (a
+    forward hook; any conv / pooling of the model): ``(H, W)`` float32.  Eval mode, restored afterwards."""
+    if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be a (3, H, W) float tensor, got {getattr(image, 'shape', type(image))}")
+    grabbed: list[Tensor] = []
+    handle = layer.register_forward_hook(lambda mod, inp, out: grabbed.append(out))
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        x = image.detach().to(device, torch.float32)[None].requires_grad_(True)
+        model(x)
+        out = grabbed[0][0]  # (C, h, w) -- the first call of the layer (each layer runs once per forward)
+        cy, cx = cell
+        if not (0 <= cy < out.shape[1] and 0 <= cx < out.shape[2]):
+            raise ValueError(f"cell {cell} is outside the {tuple(out.shape[1:])} map")
+        (grad,) = torch.autograd.grad(out[:, cy, cx].sum(), x)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return grad[0].abs().sum(0).cpu().numpy().astype(np.float32)
+
+
+def layer_cell(rf: ReceptiveField, pixel: tuple[float, float], shape: tuple[int, int]) -> tuple[int, int]:
+    """The (y, x) output cell of a layer with field ``rf`` whose centre is nearest input ``pixel`` = (x, y)."""
+    cx = int(np.clip(round((pixel[0] - rf.start) / rf.jump), 0, shape[1] - 1))
+    cy = int(np.clip(round((pixel[1] - rf.start) / rf.jump), 0, shape[0] - 1))
+    return cy, cx
+
+
+def measure_layer(
+    model: nn.Module, image: Tensor, layer: str | int, cell: tuple[int, int], mass: float = 0.95
+) -> tuple[LayerField, np.ndarray, ReceptiveField]:
+    """One layer of the score-map path (a name from :func:`named_score_map_layers` or its index there): the output
+    cell over the same image point as score-map cell ``cell`` = (y, x), its theoretical field and the gradient of
+    that cell's output (summed over channels) with respect to the input pixels.
+
+    Returns ``(LayerField, gradient (H, W), the layer's ReceptiveField)`` -- the last two are what
+    :func:`receptive_field_view` draws."""
+    named = named_score_map_layers(model)
+    names = [name for name, _ in named]
+    if isinstance(layer, str):
+        if layer not in names:
+            raise ValueError(f"unknown layer {layer!r}; the score-map path has {', '.join(names)}")
+        layer = names.index(layer)
+    if not 0 <= layer < len(named):
+        raise ValueError(f"layer index {layer} is out of range: the score-map path has {len(named)} layers")
+    layers = [mod for _, mod in named]
+    rf = theoretical_receptive_field(layers[: layer + 1])
+    pixel = theoretical_receptive_field(layers).center(*cell)
+    h, w = image.shape[1:]
+    shape = (-(-h // rf.jump), -(-w // rf.jump))  # padded convs: ceil(side / jump) (a wrong guess fails the hook)
+    c = layer_cell(rf, pixel, shape)
+    grad = layer_gradient(model, image, layers[layer], c)
+    centre = rf.center(*c)
+    field = LayerField(names[layer], rf.size, effective_extent(grad, centre, mass), effective_extent(grad, centre, 0.5),
+                       rf.jump, c)  # fmt: skip
+    return field, grad, rf
+
+
+def receptive_field_growth(
+    model: nn.Module, image: Tensor, cell: tuple[int, int], mass: float = 0.95
+) -> list[LayerField]:
+    """Layer by layer along the score-map path (:func:`named_score_map_layers`): the theoretical field and the
+    measured one (the side of the square around the cell's centre that holds ``mass`` of the gradient; and 50 %) of
+    the output cell over the same image point as score-map cell ``cell`` = (y, x).  One backward pass per layer."""
+    n = len(named_score_map_layers(model))
+    return [measure_layer(model, image, i, cell, mass)[0] for i in range(n)]
+
+
 def effective_receptive_field(
     model: nn.Module,
     image: Tensor,
