@@ -1,4 +1,5 @@
-"""ifcn_viz.inference.analysis (question 4 and the inspection of notebook 5) and evaluate.object_recall (notebook 6)."""
+"""ifcn_viz.inference.analysis (question 4), ifcn_viz.train.inspect (training's labels and targets) and
+evaluate.object_recall (notebook 6)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from ifcn_viz.inference.analysis import (
     ranked_proposals,
     ranking_recall,
     recall_at_n,
-    sample_targets,
     score_windows,
     touching_pairs,
-    training_labels,
     window_sweep,
 )
+from ifcn_viz.train.inspect import sample_targets, training_labels
 
 
 def _squares() -> np.ndarray:

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ifcn_viz.inference.funnel import _gt_tensor, window_mask_ious
 from ifcn_viz.inference.postprocess import nms_with_trace, window_mask_boxes
+from ifcn_viz.model.geometry import REFERENCE_FRACTION
 
 RANKING_RULES = ("objectness", "mask confidence", "objectness x mask confidence", "random")
 
@@ -202,11 +203,9 @@ def touching_pairs(masks: Any, gap: int = 2) -> list[tuple[int, int]]:
 
 def reference_sides(predictor: Any) -> np.ndarray:
     """``(S,)`` the object size (larger side, original pixels) each scale of the current image was trained for:
-    ``ref_fraction`` (4/7, the training rule's :class:`~ifcn_viz.train.targets.WindowRule`) of its m x stride
+    :data:`~ifcn_viz.model.geometry.REFERENCE_FRACTION` (4/7, the training rule's reference) of its m x stride
     window, divided by the scale's resize factor."""
-    from ifcn_viz.train.targets import WindowRule
-
-    frac = WindowRule().ref_fraction
+    frac = REFERENCE_FRACTION
     return np.array([frac * predictor.m * sm.stride / sm.factor for sm in predictor.scales])
 
 
@@ -308,60 +307,3 @@ def layer_activations(model: torch.nn.Module, image: Tensor, names: Sequence[str
         for h in hooks:
             h.remove()
     return {n: out[n] for n in names}
-
-
-def training_labels(predictor: Any, gt_masks: Any, rule: Any = None) -> tuple[Tensor, Tensor, Tensor]:
-    """``(objectness logits, positive, negative)``, each ``(N,)`` over every window of every scale of the current
-    image (scale by scale, raster order): the windows the training rule
-    (:func:`~ifcn_viz.train.targets.label_windows`, default :class:`~ifcn_viz.train.targets.WindowRule`) would call
-    positive / negative at that scale, with the masks resized (nearest) to the scale's input."""
-    from ifcn_viz.train.targets import WindowRule, label_windows
-
-    rule = rule or WindowRule()
-    gt = _gt_tensor(gt_masks, tuple(predictor._require_image().shape[:2])).float()[:, None]
-    logits, pos, neg = [], [], []
-    for sm in predictor.scales:
-        masks = torch.nn.functional.interpolate(gt, size=sm.resized_hw, mode="nearest")[:, 0] > 0.5
-        lab = label_windows(masks, sm.feature_hw, predictor.m, sm.stride, rule)
-        logits.append(sm.objectness.flatten())
-        pos.append(lab.positive.flatten())
-        neg.append(lab.negative.flatten())
-    return torch.cat(logits), torch.cat(pos), torch.cat(neg)
-
-
-@dataclass(frozen=True)
-class TargetSample:
-    """Windows sampled as in training on one image at its own resolution, with the network's answer for each."""
-
-    image_hw: tuple[int, int]
-    stride: int
-    positives: Tensor  # (P, 2) long (cy, cx)
-    negatives: Tensor  # (Q, 2) long
-    targets: Tensor  # (P, m, m) float in [0, 1]: the training targets of the positives
-    predicted: Tensor  # (P, m, m) float: the assembled probabilities of the same windows
-    objectness: Tensor  # (P + Q,) float: sigmoid(objectness) of positives then negatives
-
-
-def sample_targets(predictor: Any, image: Any, gt_masks: Any, seed: int = 0, rule: Any = None) -> TargetSample:
-    """Sample windows of ``image`` as training does (:func:`~ifcn_viz.train.targets.sample_windows`, at the image's
-    own resolution) and assemble the network's windows at the same cells -- the targets beside the predictions.
-
-    Runs the model once, at factor 1, in a Predictor of its own (``predictor``'s image is left alone)."""
-    import dataclasses
-
-    from ifcn_viz.train.targets import sample_windows
-
-    rgb = np.asarray(image)
-    h, w = rgb.shape[:2]
-    infer = dataclasses.replace(predictor.infer, pyramid="fixed", scales=(min(h, w),))
-    own = type(predictor)(predictor.model, infer=infer, device=predictor.device)
-    own.set_image(rgb)
-    grid = own.grid(0)
-    gt = _gt_tensor(gt_masks, (h, w))
-    t = sample_windows([gt], grid.feature_hw, own.m, grid.stride, rule, torch.Generator().manual_seed(seed))
-    pos = t.pos_centers[:, 1:]
-    neg = t.centers[t.labels == 0][:, 1:]
-    pred = torch.sigmoid(grid.logits(pos[:, 0], pos[:, 1])) if len(pos) else torch.zeros(0, own.m, own.m)
-    both = torch.cat([pos, neg])
-    obj = torch.sigmoid(grid.maps.objectness[both[:, 0], both[:, 1]])
-    return TargetSample((h, w), grid.stride, pos, neg, t.pos_masks, pred, obj)

@@ -19,9 +19,9 @@ from ifcn_viz.viz.palette import (
     as_numpy,
     draw_label,
     logit_colorbar,
+    logit_range,
     prob_colorbar,
     stack,
-    symmetric_range,
     text_size,
     thicken,
     title_panel,
@@ -86,7 +86,7 @@ def outlined_mosaic(
     title: str | None = None,
 ) -> np.ndarray:
     """:func:`~ifcn_viz.viz.maps.score_map_mosaic` with no image under the maps, every instance of ``masks``
-    ``[N, H, W]`` outlined on every map, a legend and the colour bar (logits: symmetric range from the maps' own
+    ``[N, H, W]`` outlined on every map, a legend and the colour bar (logits: :func:`logit_range` of the maps' own
     values)."""
     s = as_numpy(score_maps, "score_maps").astype(np.float32)
     body = score_map_mosaic(s, k, image=None, window=window, probs=probs, cell_px=cell_px, colorbar=False)
@@ -109,7 +109,7 @@ def outlined_mosaic(
     if title:
         out = title_panel(out, title)
     width = max(160, min(out.shape[1], 360))
-    bar = prob_colorbar(width) if probs else logit_colorbar(width, symmetric_range(s))
+    bar = prob_colorbar(width) if probs else logit_colorbar(width, logit_range(s))
     return stack([out, outline_legend(len(mpx), names), bar], axis=0, gap=4, align="center")
 
 
