@@ -134,6 +134,8 @@ def test_bf16_autocast_training_runs_with_finite_losses(tmp_path):
 
 _CHILD = """
 import sys, time
+import torch
+torch.set_num_threads({threads})  # the parent's: float sums depend on the thread count
 from ifcn_viz.train import loop
 from ifcn_viz.train.recipe import TrainConfig
 cfg = TrainConfig.from_dict({cfg!r})
@@ -149,7 +151,8 @@ loop.train(cfg)
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     cfg = small_cfg(tmp_path / "killed", iters=8, ckpt_every=1)
-    child = subprocess.Popen([sys.executable, "-c", _CHILD.format(cfg=cfg.to_dict())])  # same thread count as us
+    code = _CHILD.format(cfg=cfg.to_dict(), threads=torch.get_num_threads())  # whatever earlier tests set it to
+    child = subprocess.Popen([sys.executable, "-c", code])
     state = tmp_path / "killed" / STATE_NAME
     deadline = time.time() + 120
     try:
@@ -318,6 +321,8 @@ def test_checkpoints_at_least_ten_per_run_and_by_time(tmp_path, monkeypatch):
 
 _KILL_CHILD = """
 import sys, time
+import torch
+torch.set_num_threads({threads})  # the parent's: float sums depend on the thread count
 from ifcn_viz.train import loop
 from ifcn_viz.train.recipe import TrainConfig
 cfg = TrainConfig.from_dict({cfg!r})
