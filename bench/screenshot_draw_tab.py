@@ -12,26 +12,15 @@ import argparse
 import os
 import re
 import socket
+import sys
 from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _app_helpers import paint  # noqa: E402  (the browser test's own brush stroke)
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-
-def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 14.0) -> None:
-    """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
-    change of the editor (each change sends the layer to the server)."""
-    left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
-    y, end, at_left = box["y"] + y0 * box["height"], box["y"] + y1 * box["height"], True
-    page.mouse.move(left, y)
-    page.mouse.down()
-    while y <= end:
-        page.mouse.move(right if at_left else left, y, steps=4)
-        at_left = not at_left
-        y += step
-        page.mouse.move(left if at_left else right, y, steps=1)
-    page.mouse.up()
 
 
 def main() -> None:
@@ -66,11 +55,11 @@ def main() -> None:
             side = 512 * zoom  # the 512 x 512 photo at the editor's zoom, centred on the canvas
             box = {"x": c["x"] + (c["width"] - side) / 2, "y": c["y"] + (c["height"] - side) / 2, "width": side,
                    "height": side}  # fmt: skip
-            paint(page, box, 0.36, 0.58, 0.06, 0.36)  # the astronaut's head ...
+            paint(page, box, 0.36, 0.58, 0.06, 0.36, step=14.0, steps=4)  # the astronaut's head ...
             page.locator("#dr_editor button[aria-label='Color']").first.click()
             page.locator("#dr_editor button.color").nth(1).click()
             page.mouse.click(c["x"] + 5, c["y"] + c["height"] - 5)  # close the palette (outside the image)
-            paint(page, box, 0.22, 0.62, 0.40, 0.95)  # ... and the body below it, touching
+            paint(page, box, 0.22, 0.62, 0.40, 0.95, step=14.0, steps=4)  # ... and the body below it, touching
             page.click("#dr_show")
             page.wait_for_function("document.querySelector('#status').innerText.includes('instances (drawn)')",
                                    timeout=300_000)  # fmt: skip

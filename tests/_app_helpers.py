@@ -37,3 +37,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 16.0, steps: int = 2) -> None:
+    """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
+    change of the editor (each change sends the layer to the server)."""
+    left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
+    y, end, at_left = box["y"] + y0 * box["height"], box["y"] + y1 * box["height"], True
+    page.mouse.move(left, y)
+    page.mouse.down()
+    while y <= end:
+        page.mouse.move(right if at_left else left, y, steps=steps)
+        at_left = not at_left
+        y += step
+        page.mouse.move(left if at_left else right, y, steps=1)
+    page.mouse.up()

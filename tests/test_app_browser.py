@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _app_helpers import bad_input_corpus, free_port, png_bytes, sample_image, small_predictor
+from _app_helpers import bad_input_corpus, free_port, paint, png_bytes, sample_image, small_predictor
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -173,21 +173,6 @@ def test_live_training_in_the_page(browser, url):
     page.get_by_role("tab", name="Model").click()
     assert "your model" in page.inner_text("#md_info")
     page.close()
-
-
-def paint(page, box: dict, x0: float, x1: float, y0: float, y1: float, step: float = 16.0) -> None:
-    """One zigzag brush stroke filling [x0, x1] x [y0, y1] (fractions of ``box``): a single stroke is a single
-    change of the editor (each change sends the layer to the server)."""
-    left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
-    y, end, at_left = box["y"] + y0 * box["height"], box["y"] + y1 * box["height"], True
-    page.mouse.move(left, y)
-    page.mouse.down()
-    while y <= end:
-        page.mouse.move(right if at_left else left, y, steps=2)
-        at_left = not at_left
-        y += step
-        page.mouse.move(left if at_left else right, y, steps=1)
-    page.mouse.up()
 
 
 def image_box(page) -> dict:
