@@ -340,7 +340,8 @@ def test_a_run_killed_halfway_with_default_checkpoint_settings_loses_at_most_a_t
     most 3 steps (a tenth of the run) behind, and --resume continues from it to the end."""
     cfg = small_cfg(tmp_path / "k", iters=30, ckpt_every=TrainConfig.ckpt_every, ckpt_minutes=5.0)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    child = subprocess.Popen([sys.executable, "-c", _KILL_CHILD.format(cfg=cfg.to_dict())], env=env)
+    code = _KILL_CHILD.format(cfg=cfg.to_dict(), threads=torch.get_num_threads())
+    child = subprocess.Popen([sys.executable, "-c", code], env=env)
     log = tmp_path / "k" / "metrics.jsonl"
     deadline, logged = time.time() + 120, 0
     try:
