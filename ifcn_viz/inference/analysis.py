@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ifcn_viz.inference.funnel import _gt_tensor, window_mask_ious
+from ifcn_viz.inference.funnel import as_gt_masks, window_mask_ious
 from ifcn_viz.inference.postprocess import nms_with_trace, window_mask_boxes
 from ifcn_viz.model.geometry import REFERENCE_FRACTION
 
@@ -115,7 +115,7 @@ def score_windows(
     tight, nonempty = window_mask_boxes(cat["probs"], cat["boxes"], hw, thr)
     ious = None
     if gt_masks is not None:
-        gt = _gt_tensor(gt_masks, hw)
+        gt = as_gt_masks(gt_masks, hw)
         ious = np.zeros((len(tight), gt.shape[0]), dtype=np.float32)
         keep = nonempty.nonzero()[:, 0]
         if keep.numel():

@@ -104,7 +104,8 @@ class Funnel:
         }
 
 
-def _gt_tensor(gt_masks: Any, image_hw: tuple[int, int]) -> Tensor:
+def as_gt_masks(gt_masks: Any, image_hw: tuple[int, int]) -> Tensor:
+    """``gt_masks`` as ``[G, H, W]`` bool on CPU, checked against the image's size (one [H, W] mask is G = 1)."""
     gt = torch.as_tensor(np.asarray(gt_masks) if not isinstance(gt_masks, Tensor) else gt_masks).bool().cpu()
     if gt.dim() == 2:
         gt = gt[None]
@@ -213,7 +214,7 @@ def proposal_funnel(
         raise ValueError(f"iou must be in (0, 1], got {iou}")
     c = predictor.candidates(trace_nms=True, **proposal_args)
     n_scales = len(c.windows_per_scale)
-    gt = None if gt_masks is None else _gt_tensor(gt_masks, c.image_hw)
+    gt = None if gt_masks is None else as_gt_masks(gt_masks, c.image_hw)
     rank_iou = None
     if gt is not None:
         floor = 0.1 if min_iou is None else min_iou

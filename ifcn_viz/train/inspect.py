@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ifcn_viz.inference.funnel import _gt_tensor
+from ifcn_viz.inference.funnel import as_gt_masks
 
 
 def training_labels(predictor: Any, gt_masks: Any, rule: Any = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -25,7 +25,7 @@ def training_labels(predictor: Any, gt_masks: Any, rule: Any = None) -> tuple[Te
     from ifcn_viz.train.targets import WindowRule, label_windows
 
     rule = rule or WindowRule()
-    gt = _gt_tensor(gt_masks, tuple(predictor._require_image().shape[:2])).float()[:, None]
+    gt = as_gt_masks(gt_masks, tuple(predictor._require_image().shape[:2])).float()[:, None]
     logits, pos, neg = [], [], []
     for sm in predictor.scales:
         masks = torch.nn.functional.interpolate(gt, size=sm.resized_hw, mode="nearest")[:, 0] > 0.5
@@ -64,7 +64,7 @@ def sample_targets(predictor: Any, image: Any, gt_masks: Any, seed: int = 0, rul
     own = type(predictor)(predictor.model, infer=infer, device=predictor.device)
     own.set_image(rgb)
     grid = own.grid(0)
-    gt = _gt_tensor(gt_masks, (h, w))
+    gt = as_gt_masks(gt_masks, (h, w))
     t = sample_windows([gt], grid.feature_hw, own.m, grid.stride, rule, torch.Generator().manual_seed(seed))
     pos = t.pos_centers[:, 1:]
     neg = t.centers[t.labels == 0][:, 1:]
