@@ -2,13 +2,17 @@
 
     .venv/bin/python bench/bench_predictor.py            # full run (about a minute on 2 CPU cores)
     .venv/bin/python bench/bench_predictor.py --quick    # fewer repeats, no Mask R-CNN
+    .venv/bin/python bench/bench_predictor.py --precision fp32   # the backbone in fp32 (default: auto)
 
-Random-init weights (timings do not depend on training).  Prints a table, writes bench/results/predictor.json.
+The shipped tiny model by default (``--weights random``: random init; the backbone's time does not depend on the
+weights, but ``proposals`` does: with random weights every window's mask is non-empty and large).
+Prints a table, writes bench/results/predictor.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -22,6 +26,7 @@ from ifcn_viz.config import PRESETS
 from ifcn_viz.fileio import atomic_write_json
 from ifcn_viz.inference import Predictor
 from ifcn_viz.model import build_model
+from ifcn_viz.precision import PRECISIONS, inference_autocast, inference_dtype
 
 RESULTS = Path(__file__).parent / "results" / "predictor.json"
 GOALS = {"propose_s": 0.5, "window_ms": 50.0, "provenance_ms": 50.0, "maskrcnn_ratio": 6.0}
@@ -117,7 +122,8 @@ def bench_maskrcnn(predictor: Predictor, image: np.ndarray, repeats: int) -> dic
             runs["ours"].append(time.perf_counter() - t)
             for name, model in models.items():
                 t = time.perf_counter()
-                model([x])
+                with inference_autocast(predictor.infer.precision, "cpu"):  # the same precision as ours
+                    model([x])
                 runs[name].append(time.perf_counter() - t)
     med = {name: statistics.median(v) for name, v in runs.items()}
     return {
@@ -163,12 +169,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, 2 here)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON to write (default {RESULTS})")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=PRESETS["tiny"].infer.precision,
+        help="the backbone's float type, ours and Mask R-CNN's (default: the preset's, auto)",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=("shipped", "random"),
+        default="shipped",
+        help="the shipped tiny model (default) or random init (every window's mask is non-empty, so more to paste)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 7)
     torch.manual_seed(0)
-    predictor = Predictor(build_model("tiny").eval(), PRESETS["tiny"].infer, device="cpu")
+    if args.weights == "shipped":  # what a user gets: the shipped tiny model and its card's inference settings
+        shipped = Predictor.from_checkpoint("shipped", device="cpu")
+        model, infer = shipped.model, dataclasses.replace(shipped.infer, precision=args.precision)
+    else:
+        model, infer = build_model("tiny").eval(), dataclasses.replace(PRESETS["tiny"].infer, precision=args.precision)
+    predictor = Predictor(model, infer, device="cpu")
     image = scene(512)
     ours = bench_ours(predictor, image, repeats)
     result = {
@@ -179,7 +202,13 @@ def main() -> None:
             "platform": platform.platform(),
             "loadavg_start": os.getloadavg(),
         },
-        "config": {"preset": "tiny", "infer": PRESETS["tiny"].infer.__dict__, "image": [512, 512], "top_n": 100},
+        "config": {
+            "preset": "tiny",
+            "infer": infer.__dict__,
+            "image": [512, 512],
+            "top_n": 100,
+            "autocast_dtype": str(inference_dtype(infer.precision, "cpu")),
+        },
         "ours": ours,
     }
     if not args.quick:
@@ -197,7 +226,11 @@ def main() -> None:
     }
     atomic_write_json(args.out, result)
 
-    print(f"tiny preset, 512x512, scales {PRESETS['tiny'].infer.scales}, {torch.get_num_threads()} threads")
+    print(
+        f"tiny preset, 512x512, {infer.pyramid} pyramid {predictor.shorter_sides((512, 512))}, "
+        f"precision {infer.precision} (autocast {inference_dtype(infer.precision, 'cpu')}), "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"{'measure':42s} {'median':>10s}  goal")
     print(f"{'set_image + proposals(top_n=100)':42s} {ours['propose_s']:9.3f}s  <= 0.5 s")
     print(f"{'  (process CPU time, all threads)':42s} {ours['propose_cpu_s']:9.3f}s")

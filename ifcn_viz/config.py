@@ -104,6 +104,9 @@ class InferConfig:
     nms_iou: float = 0.8  # (paper) NMS on the masks' tight boxes at IoU 0.8
     mask_threshold: float = 0.4  # (uncertain) not stated; FCIS uses 0.4, DeepMask 0.2
     top_n: int = 100  # (paper) 10 / 100 / 1000 for AR
+    # (ours) the backbone's float type: "auto" = bf16 autocast where the device computes bf16 natively, else fp32;
+    # "fp32"; "bf16" (ifcn_viz/precision.py)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         scales = self.scales
@@ -125,6 +128,8 @@ class InferConfig:
         thr = self.mask_threshold
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0 < thr < 1:
             raise ValueError(f"mask_threshold must be in (0, 1), got {thr!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.pyramid not in ("fixed", "adaptive"):
             raise ValueError(f"pyramid must be 'fixed' or 'adaptive', got {self.pyramid!r}")
         _positive_int("min_object", self.min_object)

@@ -276,6 +276,7 @@ def test_model_description_has_no_server_details(shared):
     }  # fmt: skip
     d = model_description(p)
     assert d["name"] == "mine" and d["k"] == 5 and d["architecture"] == "InstanceFCN"
+    assert d["precision"]["setting"] == shared.infer.precision and d["precision"]["backbone"] in ("bf16", "fp32")
     assert d["training"]["data"] == {"dataset": "coco", "image_size": 512}
     assert d["training"]["recipe"] == {"lr": 0.01, "preset": "tiny"} and d["metrics"] == {"AR@100": 0.5}
     text = json.dumps(d)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 from gradio import FileData
 
 from ifcn_viz.app import views as vw
@@ -26,6 +27,7 @@ from ifcn_viz.app.server import AppContext
 from ifcn_viz.app.session import ImageSession, open_session
 from ifcn_viz.app.uploads import uploaded_file
 from ifcn_viz.inference.predictor import Predictor
+from ifcn_viz.precision import inference_dtype
 
 HEAVY = "ifcn-backbone"
 """Concurrency group of the events that run the backbone (uploads, examples, compare, model loads)."""
@@ -118,6 +120,8 @@ def model_description(p: Predictor) -> dict[str, Any]:
         if infer.pyramid == "adaptive"
         else {"kind": "fixed", "scales": [int(s) for s in infer.scales]}
     )
+    dtype = inference_dtype(infer.precision, p.device)
+    precision = {"setting": infer.precision, "backbone": "bf16" if dtype is torch.bfloat16 else "fp32"}
     return {
         "name": _plain(card.get("name")) or _plain(card.get("preset")) or "model",
         "architecture": "InstanceFCN" if head == "ifcn" else f"{head} mask head baseline",
@@ -131,6 +135,7 @@ def model_description(p: Predictor) -> dict[str, Any]:
         "parameters": int(sum(t.numel() for t in p.model.parameters())),
         "scales": [int(s) for s in p.infer.scales],
         "pyramid": pyramid,
+        "precision": precision,
         "max_side": _plain(getattr(p.infer, "max_side", None)),
         "training": {k: v for k, v in training.items() if v not in (None, {})},
         "metrics": {k: v for k, v in (_plain(metrics) or {}).items() if isinstance(v, (int, float))},

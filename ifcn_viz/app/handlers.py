@@ -388,6 +388,8 @@ class Handlers:
             f"- architecture: {d['architecture']}, backbone `{d['backbone']}`, k = {d['k']}, m = {d['m']} "
             f"(windows of {d['m'] * d['stride']} px), stride {d['stride']}, {d['parameters']:,} parameters",
             f"- inference scales: {scales}",
+            f"- backbone precision: {d['precision']['backbone']} (setting `{d['precision']['setting']}`: bf16 "
+            "autocast where the hardware computes bf16 natively, else fp32; docs/INFERENCE.md)",
         ]
         training = d.get("training", {})
         for part, label in (("data", "training data"), ("recipe", "training recipe")):

@@ -134,17 +134,17 @@ def _paste(
         wx = interp_weights(b[:, 0], b[:, 2], m, xa[idx, None] + torch.arange(lw))  # (n', lw, m)
         local = torch.bmm(torch.bmm(wy, probs[idx]), wx.transpose(1, 2))  # (n', lh, lw)
         if threshold is not None:
-            local = local >= threshold
+            # a crop is as long as the chunk's longest: each window's own span is its top-left corner
+            rows_in = torch.arange(lh) < (yb[idx] - ya[idx])[:, None]  # (n', lh)
+            cols_in = torch.arange(lw) < (xb[idx] - xa[idx])[:, None]  # (n', lw)
+            local = (local >= threshold) & rows_in[:, :, None] & cols_in[:, None, :]
+            (r0, r1), (c0, c1) = _first_last(local.any(2)), _first_last(local.any(1))
+            box = torch.stack([xa[idx] + c0, ya[idx] + r0, xa[idx] + c1, ya[idx] + r1], 1).float()
+            tight[idx] = torch.where((r1 > r0)[:, None], box, torch.zeros_like(box))
         for t, k in enumerate(idx.tolist()):
             y0, y1, x0, x1 = int(ya[k]), int(yb[k]), int(xa[k]), int(xb[k])
-            crop = local[t, : y1 - y0, : x1 - x0]
-            if crop.numel() == 0:
-                continue
-            out[k, y0:y1, x0:x1] = crop
-            if threshold is not None:
-                (r0, r1), (c0, c1) = _first_last(crop.any(1)[None]), _first_last(crop.any(0)[None])
-                if r1 > r0:
-                    tight[k] = torch.tensor([x0 + c0.item(), y0 + r0.item(), x0 + c1.item(), y0 + r1.item()])
+            if y1 > y0 and x1 > x0:
+                out[k, y0:y1, x0:x1] = local[t, : y1 - y0, : x1 - x0]
     return out if threshold is None else (out, tight)
 
 

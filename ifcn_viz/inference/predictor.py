@@ -33,6 +33,7 @@ from ifcn_viz.inference.types import Candidates, Proposals, Provenance, ScaleMap
 from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.limits import check_mask_budget, check_pyramid
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, cell_to_map_index
+from ifcn_viz.precision import inference_autocast
 
 
 def default_infer_config(model: nn.Module, card: dict[str, Any] | None = None) -> InferConfig:
@@ -144,13 +145,16 @@ class Predictor:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), inference_autocast(self.infer.precision, self.device) as dtype:
                 for i, shorter in enumerate(sides):
                     (rh, rw), factor = self.scale_size((h, w), shorter)
                     xi = x if (rh, rw) == (h, w) else F.interpolate(x, (rh, rw), mode="bilinear", antialias=True)
-                    out = self.model(xi.clamp_(0.0, 1.0))
-                    score_maps = out.score_maps[0].float().cpu()  # (k*k, H', W')
-                    objectness = out.objectness[0, 0].float().cpu()  # (H', W')
+                    xi = xi.clamp_(0.0, 1.0)
+                    if dtype is not None:  # the fast path: channels_last convolutions (fp32 stays the exact output)
+                        xi = xi.contiguous(memory_format=torch.channels_last)
+                    out = self.model(xi)
+                    score_maps = out.score_maps[0].float().cpu().contiguous()  # (k*k, H', W')
+                    objectness = out.objectness[0, 0].float().cpu().contiguous()  # (H', W')
                     scales.append(
                         ScaleMaps(i, int(shorter), (rh, rw), factor, int(out.stride), score_maps, objectness, (h, w))
                     )

@@ -26,21 +26,29 @@ KEYS = ("AR@10", "AR@100", "recall50@100")
 NAMES = {"validation": "own validation", "independent": "independent synthetic", "real_photos": "real photographs"}
 
 
-def _predictor(checkpoint: str | Path):
+def _predictor(checkpoint: str | Path, precision: str | None = None):
+    import dataclasses
+
     from ifcn_viz.inference.predictor import Predictor
 
-    return Predictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    if precision is not None:
+        predictor.infer = dataclasses.replace(predictor.infer, precision=precision)
+    return predictor
 
 
-def yardsticks(checkpoint: str | Path, validation_images: int = 50, progress: bool = False) -> dict[str, Any]:
+def yardsticks(
+    checkpoint: str | Path, validation_images: int = 50, progress: bool = False, precision: str | None = None
+) -> dict[str, Any]:
     """``{"validation": {...}, "independent": {...}, "real_photos": {...}}``, each ``{AR@10, AR@100, recall50@100,
-    "images", "instances"}``, for one checkpoint (a shipped name or a ``.safetensors`` path)."""
+    "images", "instances"}``, for one checkpoint (a shipped name or a ``.safetensors`` path).  ``precision``
+    overrides the card's ``InferConfig.precision`` (``auto`` / ``fp32`` / ``bf16``)."""
     from ifcn_viz.data.commands import write_synthetic_coco
     from ifcn_viz.data.independent import independent_set
     from ifcn_viz.data.real_photos import write_real_photo_set
     from ifcn_viz.evaluate import evaluate_predictor
 
-    predictor = _predictor(checkpoint)
+    predictor = _predictor(checkpoint, precision)
     card = predictor.card or {}
     seed = int((card.get("train_config") or {}).get("eval_seed", 1_000_000))
     size = int((card.get("train_config") or {}).get("image_size", 256))
@@ -101,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", help="shipped names (shipped, small) or .safetensors paths")
     ap.add_argument("--update-cards", action="store_true", help="record the results in each shipped model's card")
     ap.add_argument("--validation-images", type=int, default=50, help="own-style validation scenes (default 50)")
+    ap.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), help="the backbone's float type (default: the card's)"
+    )
     args = ap.parse_args(argv)
     rows = {}
     for ckpt in args.checkpoints:
-        rows[ckpt] = yardsticks(ckpt, args.validation_images, progress=False)
+        rows[ckpt] = yardsticks(ckpt, args.validation_images, progress=False, precision=args.precision)
         if args.update_cards:
             print(f"recorded in {record_in_card(ckpt, rows[ckpt])}", file=sys.stderr)
     print(table(rows))
