@@ -100,3 +100,30 @@ def test_without_ground_truth_only_counts(scene):
     assert funnel.missed == [] and funnel.gt_count == 0
     with pytest.raises(ValueError, match="gt_masks"):
         proposal_funnel(predictor, np.zeros((1, 10, 10), bool))
+
+
+def test_yardstick_funnel_losses_count_every_object_once(tmp_path):
+    """`python -m ifcn_viz.train.yardsticks --funnel`: every object is either found or lost at exactly one stage,
+    and the found ones are those some proposal segments at IoU >= 0.5 (checked against the proposals themselves)."""
+    import json
+
+    from pycocotools.coco import COCO
+
+    from ifcn_viz.data.commands import write_synthetic_coco
+    from ifcn_viz.train.yardsticks import funnel_losses, funnel_table
+
+    ann = write_synthetic_coco(tmp_path / "set", 2, seed=77, size=(192, 192))
+    predictor = Predictor.from_checkpoint("shipped", device="cpu")
+    counts = funnel_losses(predictor, ann, tmp_path / "set" / "images")
+    n = len(json.loads(ann.read_text())["annotations"])
+    assert set(counts) == {"found", *STAGES} and sum(counts.values()) == n and n > 0
+    coco, found = COCO(str(ann)), 0
+    for img_id in coco.getImgIds():
+        predictor.set_image(tmp_path / "set" / "images" / coco.loadImgs(img_id)[0]["file_name"])
+        props = predictor.proposals(top_n=100)
+        for a in coco.loadAnns(coco.getAnnIds(imgIds=img_id)):
+            g = coco.annToMask(a).astype(bool)
+            found += any(_iou64(p, g) >= 0.5 for p in props.masks)
+    assert counts["found"] == found
+    text = funnel_table({"m": {"independent": {"lost": counts}}})
+    assert f"| m | independent synthetic | {counts['found']} |" in text

@@ -3,6 +3,7 @@ real photographs (docs/TRAINING.md, "Yardsticks").
 
     python -m ifcn_viz.train.yardsticks shipped small              # print the table
     python -m ifcn_viz.train.yardsticks shipped small --update-cards  # and record it in each shipped card
+    python -m ifcn_viz.train.yardsticks shipped --funnel     # and where each missed object is lost
 
 * **validation**: held-out scenes of the training generator's own style (seeds disjoint from training: the card's
   ``train_config.eval_seed``) -- what the training run optimises for;
@@ -38,11 +39,16 @@ def _predictor(checkpoint: str | Path, precision: str | None = None):
 
 
 def yardsticks(
-    checkpoint: str | Path, validation_images: int = 50, progress: bool = False, precision: str | None = None
+    checkpoint: str | Path,
+    validation_images: int = 50,
+    progress: bool = False,
+    precision: str | None = None,
+    funnel: bool = False,
 ) -> dict[str, Any]:
     """``{"validation": {...}, "independent": {...}, "real_photos": {...}}``, each ``{AR@10, AR@100, recall50@100,
     "images", "instances"}``, for one checkpoint (a shipped name or a ``.safetensors`` path).  ``precision``
-    overrides the card's ``InferConfig.precision`` (``auto`` / ``fp32`` / ``bf16``)."""
+    overrides the card's ``InferConfig.precision`` (``auto`` / ``fp32`` / ``bf16``); with ``funnel`` each also gets
+    ``"lost"``: :func:`funnel_losses` (where the objects not found were lost)."""
     from ifcn_viz.data.commands import write_synthetic_coco
     from ifcn_viz.data.independent import independent_set
     from ifcn_viz.data.real_photos import write_real_photo_set
@@ -65,7 +71,34 @@ def yardsticks(
             gt = json.loads(Path(ann).read_text())
             out[name] = {k: round(float(metrics[k]), 4) for k in KEYS}
             out[name].update(images=len(gt["images"]), instances=len(gt["annotations"]))
+            if funnel:
+                out[name]["lost"] = funnel_losses(predictor, ann, image_dir)
     return out
+
+
+def funnel_losses(predictor: Any, ann: str | Path, image_dir: str | Path) -> dict[str, int]:
+    """Where each ground-truth object of a COCO set is lost (:func:`ifcn_viz.inference.funnel.proposal_funnel`,
+    recall at IoU 0.5, 100 proposals): ``{"found": n, "every window": n, "top-k by objectness": n, ...}``.
+    "every window" counts objects no window of any scale segments at IoU >= 0.5 (the masks are not good enough);
+    the later stages count objects some window segments but the ranking drops."""
+    import numpy as np
+    from pycocotools.coco import COCO
+
+    from ifcn_viz.inference.funnel import STAGES, proposal_funnel
+
+    coco = COCO(str(ann))
+    counts = {"found": 0, **{stage: 0 for stage in STAGES}}
+    for img_id in sorted(coco.getImgIds()):
+        info = coco.loadImgs(img_id)[0]
+        predictor.set_image(Path(image_dir) / info["file_name"])
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id, iscrowd=False))
+        if not anns:
+            continue
+        gt = np.stack([coco.annToMask(a) for a in anns]).astype(bool)
+        funnel = proposal_funnel(predictor, gt, iou=0.5, every_window=True, top_n=100)
+        for g in range(len(anns)):
+            counts[funnel.lost_at(g) or "found"] += 1
+    return counts
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
@@ -80,6 +113,20 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
                 f"| {model} | {NAMES.get(name, name)} | {m['images']} | {m['instances']} | {m['AR@10']:.3f} | "
                 f"{m['AR@100']:.3f} | {m['recall50@100']:.3f} |"
             )
+    return "\n".join(lines)
+
+
+def funnel_table(rows: dict[str, dict[str, Any]]) -> str:
+    """A markdown table: for each (model, yardstick), how many objects are found and where the others are lost."""
+    from ifcn_viz.inference.funnel import STAGES
+
+    lines = ["| model | yardstick | found | " + " | ".join(f"lost: {s}" for s in STAGES) + " |",
+             "|---|---|---" + "|---" * len(STAGES) + "|"]  # fmt: skip
+    for model, ys in rows.items():
+        for name, m in ys.items():
+            lost = m.get("lost") or {}
+            lines.append(f"| {model} | {NAMES.get(name, name)} | {lost.get('found', 0)} | "
+                         + " | ".join(str(lost.get(s, 0)) for s in STAGES) + " |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -112,13 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--precision", choices=("auto", "fp32", "bf16"), help="the backbone's float type (default: the card's)"
     )
+    ap.add_argument("--funnel", action="store_true", help="also say at which stage each missed object is lost")
     args = ap.parse_args(argv)
     rows = {}
     for ckpt in args.checkpoints:
-        rows[ckpt] = yardsticks(ckpt, args.validation_images, progress=False, precision=args.precision)
+        rows[ckpt] = yardsticks(ckpt, args.validation_images, False, args.precision, args.funnel)
         if args.update_cards:
             print(f"recorded in {record_in_card(ckpt, rows[ckpt])}", file=sys.stderr)
     print(table(rows))
+    if args.funnel:
+        print(funnel_table(rows))
     return 0
 
 
