@@ -89,6 +89,27 @@ def test_explore_views_and_data(session):
     json.dumps(d)
 
 
+def test_objectness_numbers_are_the_peaks_the_overlay_marks(session):
+    from ifcn_viz.viz.maps import top_windows
+
+    p = session.predictor
+    for si in range(len(p.scales)):
+        d = cb.objectness_data(session, si)
+        o = p.scales[si].objectness
+        expected = top_windows(o, cb.OBJECTNESS_TOP)
+        assert [pk["cell"] for pk in d["peaks"]] == [[cy, cx] for cy, cx, _ in expected]
+        assert [pk["rank"] for pk in d["peaks"]] == list(range(1, len(expected) + 1))
+        scores = [pk["objectness"] for pk in d["peaks"]]
+        assert scores == sorted(scores, reverse=True)
+        for pk in d["peaks"]:
+            cy, cx = pk["cell"]
+            assert pk["window_xyxy"] == pytest.approx(p.window_at(cy, cx, si).box, abs=0.051)
+            assert pk["logit"] == pytest.approx(float(o[cy, cx]), abs=1e-4)
+        assert d["windows"] == o.numel() and 0 <= d["windows_at_least_0.5"] <= o.numel()
+        assert d["scale"] == si and d["feature_hw"] == list(p.scales[si].feature_hw)
+        json.dumps(d)
+
+
 def test_one_scale_proposals_come_from_that_scale(session):
     _, d = cb.proposals(session, top_n=5, scale=0)
     assert d["count"] > 0 and set(d["scale_index"]) == {0}

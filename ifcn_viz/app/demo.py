@@ -32,8 +32,8 @@ def wire_explore(page: Page, h: Handlers) -> None:
     page.upload.upload(h.on_upload, [page.upload, page.user_model, *page.params], opened, **HEAVY_EVENT)
     page.paste.input(h.on_upload, [page.paste, page.user_model, *page.params], opened, **HEAVY_EVENT)
     page.example.input(h.on_example, [page.example, page.user_model, *page.params], opened, **HEAVY_EVENT)
-    updated = {page.status, page.mosaic, page.mosaic_json, page.objectness, page.props_img, page.props_json,
-               page.ex_click}  # fmt: skip
+    updated = {page.status, page.mosaic, page.mosaic_json, page.objectness, page.objectness_json, page.props_img,
+               page.props_json, page.ex_click}  # fmt: skip
     for c in page.params:
         c.input(h.on_params, [page.sess, *page.params], updated, **HEAVY_EVENT)
     page.ex_image.select(h.on_explore_click, [page.sess, page.scale, page.thr, page.ex_click],

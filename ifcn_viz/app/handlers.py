@@ -56,7 +56,8 @@ class Handlers:
         menu = gr.update(choices=scale_dropdown_choices(session.predictor), value=scale)
         si = views.resolve_scale(session.predictor, scale)
         return {p.sess: session, p.ex_image: img, p.as_image: img, p.pv_image: img, p.mosaic: v.mosaic,
-                p.mosaic_json: views.mosaic_data(session, si), p.objectness: v.objectness, p.props_img: v.proposals,
+                p.mosaic_json: views.mosaic_data(session, si), p.objectness: v.objectness,
+                p.objectness_json: views.objectness_data(session, si), p.props_img: v.proposals,
                 p.props_json: v.data, p.scale: menu, p.ex_click: None, **self._editor_for(session)}  # fmt: skip
 
     def _editor_for(self, session: ImageSession) -> Out:
@@ -111,7 +112,8 @@ class Handlers:
             v = views.explore(sess, int(top_n), float(thr), float(iou), int(scale))
             si = views.resolve_scale(sess.predictor, int(scale))
             return {p.mosaic: v.mosaic, p.objectness: v.objectness, p.props_img: v.proposals, p.props_json: v.data,
-                    p.mosaic_json: views.mosaic_data(sess, si), p.ex_click: None}  # fmt: skip
+                    p.mosaic_json: views.mosaic_data(sess, si), p.objectness_json: views.objectness_data(sess, si),
+                    p.ex_click: None}  # fmt: skip
         except Exception as err:  # noqa: BLE001
             return {p.status: failed(err, "Could not update the views")}
 

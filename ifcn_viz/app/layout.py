@@ -52,6 +52,7 @@ class Page:
     ex_map_json: gr.JSON
     ex_click: gr.State  # (x, y) of the last click in the Explore tab (outlined on the mosaic and the large map)
     objectness: gr.Image
+    objectness_json: gr.JSON
     props_img: gr.Image
     props_json: gr.JSON
     # Assemble
@@ -124,8 +125,8 @@ class Page:
     def image_views(self) -> set[gr.components.Component]:
         """What opening an image (upload, example, new model) may change."""
         return {self.sess, self.status, self.ex_image, self.mosaic, self.mosaic_json, self.objectness,
-                self.props_img, self.props_json, self.as_image, self.pv_image, self.scale, self.dr_editor,
-                self.dr_masks, self.ex_click}  # fmt: skip
+                self.objectness_json, self.props_img, self.props_json, self.as_image, self.pv_image, self.scale,
+                self.dr_editor, self.dr_masks, self.ex_click}  # fmt: skip
 
 
 def picture(label: str, elem_id: str, **kw: Any) -> gr.Image:
@@ -186,6 +187,7 @@ def explore_tab(page: Page, predictor: Any) -> None:
     with gr.Accordion("the maps in numbers", open=False), gr.Row():
         page.mosaic_json = gr.JSON(label="mosaic", elem_id="mosaic_json")
         page.ex_map_json = gr.JSON(label="the large map", elem_id="ex_map_json")
+        page.objectness_json = gr.JSON(label="objectness", elem_id="objectness_json")
     with gr.Row():
         page.props_img = picture("top proposals", "proposals")
         with gr.Column(), gr.Accordion("the proposals in numbers", open=False):

@@ -181,7 +181,7 @@ def explore(
     img = display_image(session)
     mosaic = explore_mosaic(session, si)
     shown = WindowGrid(dataclasses.replace(sm, image_hw=tuple(img.shape[:2])), p.m, p.fill)  # on the shown image
-    obj = objectness_overlay(img, shown, top=5)
+    obj = objectness_overlay(img, shown, top=OBJECTNESS_TOP)
     panel = proposals_panel(session.image, props, top_n)
     fy, fx = sm.feature_hw
     data.update(scale=si, feature_hw=[fy, fx], k=p.k, m=p.m, stride=sm.stride)
@@ -228,6 +228,35 @@ def mosaic_data(session: ImageSession, si: int) -> dict[str, Any]:
             "color_range": [rng.lo, rng.hi],
             "maps": [{"channel": c, "min": round(float(s[c].min()), 4), "mean": round(float(s[c].mean()), 4),
                       "max": round(float(s[c].max()), 4)} for c in range(s.shape[0])]}  # fmt: skip
+
+
+OBJECTNESS_TOP = 5
+"""How many objectness peaks the Explore overlay marks (and its numbers list)."""
+
+
+def objectness_data(session: ImageSession, si: int, top: int = OBJECTNESS_TOP) -> dict[str, Any]:
+    """The numbers of the Explore objectness overlay at scale ``si``: the map's logit and probability range, how
+    many windows score >= 0.5, and the ``top`` peaks it marks (same rule, :func:`ifcn_viz.viz.maps.top_windows`)
+    with their cells, scores and windows in original pixels."""
+    from ifcn_viz.viz.maps import top_windows
+
+    p = session.predictor
+    sm = p.scales[si]
+    o = sm.objectness
+    prob = torch.sigmoid(o)
+    grid = p.grid(si)
+    peaks = []
+    for rank, (cy, cx, pr) in enumerate(top_windows(o, top)):
+        box = grid.boxes(torch.tensor([cy]), torch.tensor([cx]))[0]
+        peaks.append({"rank": rank + 1, "cell": [int(cy), int(cx)], "objectness": round(float(pr), 5),
+                      "logit": round(float(o[cy, cx]), 4),
+                      "window_xyxy": [round(float(v), 1) for v in box.tolist()]})  # fmt: skip
+    return {**session.summary(), "scale": si, "shorter_side": sm.shorter_side, "feature_hw": list(sm.feature_hw),
+            "windows": int(o.numel()), "windows_at_least_0.5": int((prob >= 0.5).sum()),
+            "logit_min_max": [round(float(o.min()), 4), round(float(o.max()), 4)],
+            "objectness_mean": round(float(prob.mean()), 5),
+            "peaks": peaks, "note": "peaks: local maxima (5 x 5 cells) of the objectness, best first; "
+            "window_xyxy in original-image pixels (exclusive ends)"}  # fmt: skip
 
 
 def mosaic_channel_at(session: ImageSession, si: int, mx: float, my: float) -> int | None:
