@@ -419,3 +419,31 @@ def test_api_file_arguments_must_be_uploads_to_this_server(tmp_path):
         uploaded_file({"path": str(ok)}, root, 10, "10b")
     with pytest.raises(ValueError, match="handle_file"):
         uploaded_file({"url": "http://x"}, root, 10, "10b")
+
+
+def test_stop_ends_a_live_run_with_its_own_last_word():
+    """The Train tab's Stop: the run ends after the update in progress and its own last message says "Stopped"
+    (a cancelled stream could deliver a late "step n" over the Stop message); Stop in another tab touches nothing."""
+    from types import SimpleNamespace
+
+    from ifcn_viz.app.handlers import STOPPED, Handlers
+
+    page = SimpleNamespace(tr_status="status", tr_plot="plot", tr_maps="maps", tr_obj="obj", trained="trained")
+    h = Handlers(None, page)
+    tab, other = SimpleNamespace(session_hash="tab-1"), SimpleNamespace(session_hash="tab-2")
+    assert "Nothing is training" in h.on_stop(tab)["status"]
+    run = h.on_train(15, 0, tab)
+    assert "Training the tiny model for 15 steps" in next(run)["status"]
+    assert next(run)["status"].startswith("step 5 / 15")
+    assert "Nothing is training" in h.on_stop(other)["status"]
+    assert "Stopping" in h.on_stop(tab)["status"]
+    rest = list(run)  # Stop came while "step 5" was on its way: the run's next word is its last
+    assert len(rest) == 1 and rest[0]["status"].startswith(STOPPED) and "step 5 / 15" in rest[0]["status"]
+    assert "Nothing is training" in h.on_stop(tab)["status"]  # the run is over
+    run = h.on_train(15, 0, tab)
+    next(run)
+    h.on_stop(tab)  # Stop before the next update is done: that update is the last, marked stopped
+    rest = list(run)
+    assert len(rest) == 1 and rest[0]["status"].startswith(STOPPED) and "step 5 / 15" in rest[0]["status"]
+    assert rest[0]["trained"] is not None  # the weights of the last update are kept
+    assert "Nothing is training" in h.on_stop(tab)["status"]

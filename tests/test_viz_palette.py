@@ -106,3 +106,14 @@ def test_map_palette_distinguishes_neighbouring_maps():
                 if c + d < k * k:
                     assert map_color(c) != map_color(c + d)
     assert len(set(MAP_PALETTE)) == len(MAP_PALETTE)
+
+
+def test_a_long_colorbar_label_wraps_instead_of_being_cut():
+    from ifcn_viz.viz.palette import _wrap, font
+
+    label = "objectness: P(an instance is centred in the window)"
+    wide, narrow = colorbar(420, "viridis", 0.0, 1.0, label), colorbar(160, "viridis", 0.0, 1.0, label)
+    assert wide.shape[0] == colorbar(420, "viridis", 0.0, 1.0, "p").shape[0]  # fits on one line: unchanged
+    assert narrow.shape[1] == 160 and narrow.shape[0] > wide.shape[0]  # same width, one more line
+    lines = _wrap(label, font(11), 156)
+    assert len(lines) == 2 and " ".join(lines) == label and all(font(11).getlength(t) <= 156 for t in lines)

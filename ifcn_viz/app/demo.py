@@ -85,10 +85,11 @@ def wire_compare(page: Page, h: Handlers) -> None:
 
 
 def wire_train(page: Page, h: Handlers) -> None:
-    training = page.tr_start.click(h.on_train, [page.tr_iters, page.tr_seed],
-                                   {page.tr_status, page.tr_plot, page.tr_maps, page.tr_obj, page.trained},
-                                   concurrency_id="ifcn-train", concurrency_limit=1, **UI_EVENT)  # fmt: skip
-    page.tr_stop.click(h.on_stop, None, {page.tr_status}, cancels=[training], **UI_EVENT)
+    page.tr_start.click(h.on_train, [page.tr_iters, page.tr_seed],
+                        {page.tr_status, page.tr_plot, page.tr_maps, page.tr_obj, page.trained},
+                        concurrency_id="ifcn-train", concurrency_limit=1, **UI_EVENT)  # fmt: skip
+    # no `cancels`: the run checks its stop flag after each update and says "Stopped" itself (last word wins)
+    page.tr_stop.click(h.on_stop, None, {page.tr_status}, **UI_EVENT)
 
 
 def wire_model(page: Page, h: Handlers) -> None:

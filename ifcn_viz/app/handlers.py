@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,21 @@ def failed(err: BaseException, what: str, names: dict[str, str] | None = None) -
     return f"**{what}:** {msg}"
 
 
+STOPPED = "Stopped. The weights of the last update are kept: press *Explore with these weights*."
+
+
+def _session_key(request: gr.Request | None) -> str:
+    """One browser tab's key (Gradio's session hash); "" outside a request (tests, scripts)."""
+    return str(getattr(request, "session_hash", None) or "")
+
+
 class Handlers:
     """The page's event handlers, bound to one :class:`AppContext` and the page's components."""
 
     def __init__(self, ctx: AppContext, page: Page) -> None:
         self.ctx = ctx
         self.page = page
+        self._training: dict[str, threading.Event] = {}  # the Train tab's running run per browser session: its stop
 
     def nothing(self) -> Out:
         """No change: ``{}`` would be read as one output value, so the status line is skipped explicitly."""
@@ -335,12 +345,16 @@ class Handlers:
 
     # ------------------------------------------------------------------------------------------ Train
 
-    def on_train(self, iters, seed) -> Iterator[Out]:
+    def on_train(self, iters, seed, request: gr.Request = None) -> Iterator[Out]:
+        """Stream a live training run; Stop (:meth:`on_stop`) ends it after the update in progress, and the run's
+        own last message says so (a cancelled generator could still deliver a late "step n" over it)."""
         import pandas as pd
 
         from ifcn_viz.app.live_train import fixed_scene, live_training, training_views
 
         p = self.page
+        key = _session_key(request)
+        stop = self._training[key] = threading.Event()
         try:
             n = int(iters or 0)
             image, _ = fixed_scene()
@@ -354,16 +368,30 @@ class Handlers:
                     f"step {tick.step} / {tick.iters}: loss {tick.losses[-1][1]:.3f} "
                     f"({tick.seconds:.0f} s, {tick.seconds / tick.step:.2f} s per step)"
                 )
-                if tick.step == tick.iters:
+                stopped = stop.is_set()  # pressed while this update was computed
+                if stopped:
+                    msg = f"{STOPPED} (stopped at {msg})"
+                elif tick.step == tick.iters:
                     msg += ". Done: press *Explore with these weights*."
                 yield {p.tr_status: msg, p.tr_plot: pd.DataFrame(rows, columns=["step", "loss", "term"]),
                        p.tr_maps: maps, p.tr_obj: obj, p.trained: tick.model}  # fmt: skip
+                if stopped:
+                    return
+                if stop.is_set():  # pressed while this update was on its way to the page
+                    yield {p.tr_status: f"{STOPPED} (stopped at step {tick.step} / {tick.iters})"}
+                    return
         except Exception as err:  # noqa: BLE001
             yield {p.tr_status: failed(err, "Training failed")}
+        finally:
+            if self._training.get(key) is stop:
+                del self._training[key]
 
-    def on_stop(self) -> Out:
-        return {self.page.tr_status: "Stopped. The weights of the last update are kept: press *Explore with these "
-                "weights*."}  # fmt: skip
+    def on_stop(self, request: gr.Request = None) -> Out:
+        stop = self._training.get(_session_key(request))
+        if stop is None:
+            return {self.page.tr_status: "Nothing is training: press *Start training*."}
+        stop.set()
+        return {self.page.tr_status: "Stopping after the update in progress..."}
 
     # ------------------------------------------------------------------------------------------ Model
 

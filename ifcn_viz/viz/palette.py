@@ -426,7 +426,8 @@ def colorbar(
     margin = 14
     bar_w = width - 2 * margin
     ramp = colormap_lut(cmap)[np.linspace(0, 255, bar_w).round().astype(int)]  # (bar_w, 3)
-    total_h = height + 34
+    lines = _wrap(label, font(11), width - 4)  # a label wider than a narrow bar goes on more lines, never cut
+    total_h = height + 34 + 13 * (len(lines) - 1)
     img = Image.new("RGB", (width, total_h), BACKGROUND)
     arr = np.asarray(img).copy()
     arr[2 : 2 + height, margin : margin + bar_w] = ramp[None]
@@ -442,8 +443,20 @@ def colorbar(
         draw.line((x, 2 + height, x, 5 + height), fill=INK)
         text = tick_labels[i] if tick_labels is not None else f"{t:.3g}"
         draw.text((x, 6 + height), text, font=font(10), fill=INK, anchor="ma")
-    draw.text((width / 2, 19 + height), label, font=font(11), fill=INK, anchor="ma")
+    for i, line in enumerate(lines):
+        draw.text((width / 2, 19 + height + 13 * i), line, font=font(11), fill=INK, anchor="ma")
     return np.asarray(img)
+
+
+def _wrap(text: str, fnt: ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width`` px where word breaks allow (a single long word stays whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and fnt.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def logit_colorbar(
