@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ifcn_viz.config import PRESETS
+from ifcn_viz.config import PRECISIONS, PRESETS
 from ifcn_viz.fileio import atomic_write_json
 from ifcn_viz.inference import Predictor
 from ifcn_viz.model import build_model
-from ifcn_viz.precision import PRECISIONS, inference_autocast, inference_dtype
+from ifcn_viz.precision import inference_autocast, inference_dtype
 
 RESULTS = Path(__file__).parent / "results" / "predictor.json"
 GOALS = {"propose_s": 0.5, "window_ms": 50.0, "provenance_ms": 50.0, "maskrcnn_ratio": 6.0}
@@ -187,11 +187,10 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 7)
     torch.manual_seed(0)
     if args.weights == "shipped":  # what a user gets: the shipped tiny model and its card's inference settings
-        shipped = Predictor.from_checkpoint("shipped", device="cpu")
-        model, infer = shipped.model, dataclasses.replace(shipped.infer, precision=args.precision)
+        predictor = Predictor.from_checkpoint("shipped", device="cpu")
     else:
-        model, infer = build_model("tiny").eval(), dataclasses.replace(PRESETS["tiny"].infer, precision=args.precision)
-    predictor = Predictor(model, infer, device="cpu")
+        predictor = Predictor(build_model("tiny").eval(), PRESETS["tiny"].infer, device="cpu")
+    infer = predictor.infer = dataclasses.replace(predictor.infer, precision=args.precision)
     image = scene(512)
     ours = bench_ours(predictor, image, repeats)
     result = {

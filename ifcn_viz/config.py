@@ -88,6 +88,7 @@ class ModelConfig:
         return cls(**d)
 
 
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")  # InferConfig.precision (ifcn_viz/precision.py)
 PAPER_SCALES: tuple[int, ...] = (119, 178, 267, 400, 600, 900)  # (uncertain) shorter sides at inference
 
 
@@ -128,7 +129,7 @@ class InferConfig:
         thr = self.mask_threshold
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0 < thr < 1:
             raise ValueError(f"mask_threshold must be in (0, 1), got {thr!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.pyramid not in ("fixed", "adaptive"):
             raise ValueError(f"pyramid must be 'fixed' or 'adaptive', got {self.pyramid!r}")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from ifcn_viz.config import PRECISIONS
 
 
 def native_bf16(device: torch.device | str) -> bool:

@@ -389,7 +389,7 @@ class Handlers:
     def on_stop(self, request: gr.Request = None) -> Out:
         stop = self._training.get(_session_key(request))
         if stop is None:
-            return {self.page.tr_status: "Nothing is training: press *Start training*."}
+            return {self.page.tr_status: "Nothing is training: press *Train*."}
         stop.set()
         return {self.page.tr_status: "Stopping after the update in progress..."}
 

@@ -138,9 +138,7 @@ def _paste(
             rows_in = torch.arange(lh) < (yb[idx] - ya[idx])[:, None]  # (n', lh)
             cols_in = torch.arange(lw) < (xb[idx] - xa[idx])[:, None]  # (n', lw)
             local = (local >= threshold) & rows_in[:, :, None] & cols_in[:, None, :]
-            (r0, r1), (c0, c1) = _first_last(local.any(2)), _first_last(local.any(1))
-            box = torch.stack([xa[idx] + c0, ya[idx] + r0, xa[idx] + c1, ya[idx] + r1], 1).float()
-            tight[idx] = torch.where((r1 > r0)[:, None], box, torch.zeros_like(box))
+            tight[idx], _ = _crop_boxes(local.any(2), local.any(1), xa[idx], ya[idx])
         for t, k in enumerate(idx.tolist()):
             y0, y1, x0, x1 = int(ya[k]), int(yb[k]), int(xa[k]), int(xb[k])
             if y1 > y0 and x1 > x0:
@@ -166,6 +164,15 @@ def _first_last(nonempty: Tensor) -> tuple[Tensor, Tensor]:
     last = torch.where(nonempty, idx, -1).amax(1) + 1
     empty = ~nonempty.any(1)
     return first.masked_fill(empty, 0), last.masked_fill(empty, 0)
+
+
+def _crop_boxes(row_on: Tensor, col_on: Tensor, xa: Tensor, ya: Tensor) -> tuple[Tensor, Tensor]:
+    """From each crop's rows ``[N, lh]`` and columns ``[N, lw]`` that hold a mask pixel, and the crops' top-left
+    pixels: ``(tight [N, 4] float xyxy exclusive in the image, nonempty [N])``; empty crops get a zero box."""
+    (y0, y1), (x0, x1) = _first_last(row_on), _first_last(col_on)
+    ok = row_on.any(1) & col_on.any(1)
+    box = torch.stack([x0 + xa, y0 + ya, x1 + xa, y1 + ya], 1).float()
+    return torch.where(ok[:, None], box, torch.zeros_like(box)), ok
 
 
 def window_mask_boxes(
@@ -198,12 +205,7 @@ def window_mask_boxes(
         # in crop coordinates; a crop is as long as the chunk's longest, so cut each to its own span in the image
         row_on = (rows >= threshold).any(2) & (torch.arange(lh) < (yb[idx] - ya[idx])[:, None])  # (n', lh)
         col_on = (cols >= threshold).any(1) & (torch.arange(lw) < (xb[idx] - xa[idx])[:, None])  # (n', lw)
-        y0, y1 = _first_last(row_on)
-        x0, x1 = _first_last(col_on)
-        ok = row_on.any(1) & col_on.any(1)
-        box = torch.stack([x0 + xa[idx], y0 + ya[idx], x1 + xa[idx], y1 + ya[idx]], 1).float()
-        tight[idx] = torch.where(ok[:, None], box, torch.zeros_like(box))
-        nonempty[idx] = ok
+        tight[idx], nonempty[idx] = _crop_boxes(row_on, col_on, xa[idx], ya[idx])
     return tight, nonempty
 
 

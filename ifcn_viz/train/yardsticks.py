@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", help="shipped names (shipped, small) or .safetensors paths")
     ap.add_argument("--update-cards", action="store_true", help="record the results in each shipped model's card")
     ap.add_argument("--validation-images", type=int, default=50, help="own-style validation scenes (default 50)")
-    ap.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), help="the backbone's float type (default: the card's)"
-    )
+    from ifcn_viz.config import PRECISIONS
+
+    ap.add_argument("--precision", choices=PRECISIONS, help="the backbone's float type (default: the card's)")
     ap.add_argument("--funnel", action="store_true", help="also say at which stage each missed object is lost")
     args = ap.parse_args(argv)
     rows = {}
