@@ -89,6 +89,7 @@ class ModelConfig:
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")  # InferConfig.precision (ifcn_viz/precision.py)
+AMP_CHOICES: tuple[str, ...] = ("auto", "bf16", "fp16", "none")  # TrainConfig.amp, --amp (ifcn_viz/precision.py)
 PAPER_SCALES: tuple[int, ...] = (119, 178, 267, 400, 600, 900)  # (uncertain) shorter sides at inference
 
 

@@ -76,3 +76,46 @@ def test_bf16_maps_are_float32_and_close_to_fp32(model, image):
         assert float((a.score_maps - b.score_maps).abs().max()) <= 0.05 * spread
         assert float((a.objectness - b.objectness).abs().max()) <= 0.05 * max(1.0, float(a.objectness.abs().max()))
     assert p32.masks.shape == p16.masks.shape
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_training_auto_follows_the_same_rule_as_inference(monkeypatch, native):
+    """A laptop CPU without AVX512-BF16/AMX trains in fp32 (emulated bf16 is 30x slower); a native one in bf16."""
+    from ifcn_viz.train.loop import resolve_amp
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    want = torch.bfloat16 if native else None
+    assert precision.inference_dtype("auto", "cpu") is want
+    assert precision.training_dtype("auto", "cpu") is want and resolve_amp("auto", torch.device("cpu")) is want
+    assert precision.dtype_name(want) == ("bf16" if native else "fp32")
+    # explicit choices are honoured whatever the flags; fp16 on a CPU is refused with the fix in the message
+    assert precision.training_dtype("bf16", "cpu") is torch.bfloat16 and precision.training_dtype("none", "cpu") is None
+    with pytest.raises(ValueError, match="--amp fp16 needs a GPU"):
+        precision.training_dtype("fp16", "cpu")
+    with pytest.raises(ValueError, match="amp must be one of"):
+        precision.training_dtype("half", "cpu")
+
+
+def test_training_auto_on_cuda_without_bf16_uses_fp16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert precision.training_dtype("auto", "cuda") is torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert precision.training_dtype("auto", "cuda") is torch.bfloat16
+
+
+def test_the_card_and_the_log_say_which_precision_trained(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ifcn_viz.train.loop import train
+    from ifcn_viz.train.recipe import train_config
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    cfg = train_config("tiny", out=str(tmp_path / "run"), iters=1, batch_size=1, image_size=96, short_sides=(96,),
+                       train_scenes=2, windows_per_image=16, eval_images=0, progress=False, warmup=1)  # fmt: skip
+    train(cfg)
+    card = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert card["precision"] == "fp32" and card["amp"] == "None"
+    assert "precision: fp32 (--amp auto" in capsys.readouterr().out

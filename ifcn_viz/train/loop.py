@@ -30,6 +30,7 @@ from ifcn_viz.config import get_preset
 from ifcn_viz.data.transforms import JointTransform, pad_collate
 from ifcn_viz.fileio import atomic_write
 from ifcn_viz.limits import checkpoint_interval
+from ifcn_viz.precision import dtype_name, training_dtype
 from ifcn_viz.train import distributed as D
 from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_seed
 from ifcn_viz.train.loss import instance_fcn_loss
@@ -51,16 +52,9 @@ class TrainResult(NamedTuple):
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """``auto``: bf16 on CPUs and on GPUs that support it, fp16 (with a GradScaler) on older GPUs."""
-    if amp == "none":
-        return None
-    if amp == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if device.type == "cpu" else None
-    if amp == "fp16" and device.type == "cpu":
-        raise ValueError("--amp fp16 needs a GPU; on a CPU use --amp bf16 or none")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    """The autocast dtype of ``--amp amp`` on ``device``: :func:`ifcn_viz.precision.training_dtype` (``auto``: bf16
+    only where the device computes it natively, fp16 + GradScaler on a CUDA GPU without bf16, else fp32)."""
+    return training_dtype(amp, device)
 
 
 def build_train_model(cfg: TrainConfig) -> nn.Module:
@@ -301,6 +295,7 @@ def train(
         model = build_train_model(cfg).to(dev, memory_format=torch.channels_last)
         optimizer = make_optimizer(cfg, model)
         amp_dtype = resolve_amp(cfg.amp, dev)
+        say(f"precision: {dtype_name(amp_dtype)} (--amp {cfg.amp} on {hardware_string(dev, info.world_size)})")
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         step, bad_steps, elapsed_before, metrics = 0, 0, 0.0, {}
         state_path = out / STATE_NAME
@@ -421,7 +416,8 @@ def _write_checkpoint(
         "seed": cfg.seed,
         "command": command,
         "hardware": hardware_string(info.device, info.world_size),
-        "amp": str(resolve_amp(cfg.amp, info.device)).replace("torch.", ""),
+        "amp": str(resolve_amp(cfg.amp, info.device)).replace("torch.", ""),  # the dtype ("None": fp32)
+        "precision": dtype_name(resolve_amp(cfg.amp, info.device)),
         "step": step,
         "iters": cfg.iters,
         "wall_time_s": round(wall, 1),

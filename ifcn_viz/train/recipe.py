@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
+from ifcn_viz.config import AMP_CHOICES, ASSEMBLER_INITS, HEADS, PRESETS
 from ifcn_viz.data.transforms import PAPER_SHORT_SIDES, TINY_SHORT_SIDES
 
 DATASETS = ("synthetic", "coco", "voc")
@@ -39,7 +39,7 @@ class TrainConfig:
     warmup: int = 100
     step_at: float = 0.8  # (paper) 32k of 40k
     grad_clip: float = 10.0  # (ours) max gradient norm; 0 disables
-    amp: str = "auto"  # auto | bf16 | fp16 | none
+    amp: str = "auto"  # AMP_CHOICES; auto: bf16 where native, else fp32 (fp16 on a GPU without bf16)
     device: str = "auto"
     seed: int = 0
     k: int | None = None  # override the preset's k (ablation)
@@ -93,7 +93,7 @@ class TrainConfig:
             raise ValueError(
                 f"optimizer must be adamw|sgd and schedule cosine|step, got {self.optimizer}, {self.schedule}"
             )
-        if self.amp not in ("auto", "bf16", "fp16", "none"):
+        if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
