@@ -225,7 +225,7 @@ def test_train_config_layers_recipe_then_shipped_then_explicit_settings():
     assert train_config("resnet50").out == "runs/resnet50"
     shipped = train_config("tiny", shipped=True, seed=None, eval_images=3)
     assert (shipped.iters, shipped.warmup, shipped.seed, shipped.eval_images) == (3000, 100, 0, 3)
-    with pytest.raises(ValueError, match="--shipped is the recorded recipe"):
+    with pytest.raises(ValueError, match="--shipped cpu is the recorded recipe"):
         train_config("tiny", shipped=True, dataset="coco", coco_ann="a.json", image_dir="i")
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of paper, resnet50, tiny"):
         train_config("huge")
@@ -240,13 +240,21 @@ def test_the_cli_the_ablation_and_the_live_training_build_their_config_with_the_
     from ifcn_viz.cli import build_parser
     from ifcn_viz.train import commands
     from ifcn_viz.train.ablation import ablation_configs
-    from ifcn_viz.train.recipe import DATASETS
+    from ifcn_viz.train.recipe import DATASETS, SHIPPED_RECIPES, SHIPPED_WHERE
 
-    assert commands.DATASETS == DATASETS
+    assert commands.DATASETS == DATASETS and commands.SHIPPED_WHERE == SHIPPED_WHERE
     args = build_parser().parse_args(["train", "--preset", "tiny", "--iters", "7", "--no-progress"])
     assert commands._config_from_args(args) == train_config("tiny", iters=7, progress=False)
     args = build_parser().parse_args(["train", "--shipped", "--out", "o"])
     assert commands._config_from_args(args) == train_config("tiny", shipped=True, out="o")
+    assert train_config("tiny", shipped=True) == train_config("tiny", shipped="cpu")
+    args = build_parser().parse_args(["train", "--preset", "small", "--shipped", "gpu", "--train-scenes", "99"])
+    gpu = commands._config_from_args(args)
+    assert gpu == train_config("small", shipped="gpu", train_scenes=99)
+    assert (gpu.batch_size, gpu.iters) == (SHIPPED_RECIPES["gpu"]["small"]["batch_size"],
+                                           SHIPPED_RECIPES["gpu"]["small"]["iters"])  # fmt: skip
+    with pytest.raises(ValueError, match="--shipped gpu is the recorded recipe of a shipped model"):
+        train_config("resnet18", shipped="gpu")
     live = live_config(20, seed=3)
     assert live.train_scenes == RECIPES["tiny"]["train_scenes"] == 2000  # not 100,000 uncached scenes
     assert (live.optimizer, live.lr, live.iters, live.device, live.amp) == ("adamw", 3e-3, 20, "cpu", "none")

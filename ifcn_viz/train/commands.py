@@ -11,6 +11,8 @@ from ifcn_viz import cliargs as T
 from ifcn_viz.config import AMP_CHOICES as AMP
 from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
 
+SHIPPED_WHERE = ("cpu", "gpu")  # = ifcn_viz.train.recipe.SHIPPED_WHERE (a test keeps them equal; no torch here)
+
 DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
 
 
@@ -26,7 +28,7 @@ def _config_from_args(args: argparse.Namespace):
         "ckpt_every": args.ckpt_every, "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers,
         "image_size": args.image_size, "backbone_weights": args.backbone_weights, "log_every": args.log_every,
         "ckpt_minutes": args.ckpt_minutes, "val_ann": args.val_ann, "val_dir": args.val_dir,
-        "tensorboard": bool(args.tensorboard), "progress": not args.no_progress,
+        "tensorboard": bool(args.tensorboard), "progress": not args.no_progress, "train_scenes": args.train_scenes,
     }  # fmt: skip
     explicit = {k: str(v) if hasattr(v, "__fspath__") else v for k, v in explicit.items()}
     return train_config(args.preset, shipped=args.shipped, **explicit)
@@ -86,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
             name = SHIPPED_NAMES[args.preset]
             print(f"installed the shipped model {name!r}: {install_shipped(result.checkpoint, name)}")
             print("measuring it on the yardsticks (own validation, independent synthetic, real photographs) ...")
-            measured = yardsticks(name)
+            measured = yardsticks(name, device=next(result.model.parameters()).device.type)
             record_in_card(name, measured)
             print(table({name: measured}))
     return 0
@@ -122,8 +124,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=T.writable_dir, help="run folder: checkpoint, train_state.pt, metrics.jsonl "
                    "(default runs/<preset>)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    p.add_argument("--shipped", action="store_true", help="a shipped model's recorded recipe (--preset tiny: "
-                   "'shipped', --preset small: 'small'); installs the result in ifcn_viz/weights/")  # fmt: skip
+    p.add_argument("--shipped", nargs="?", const="cpu", choices=SHIPPED_WHERE,
+                   help="a shipped model's recorded recipe (--preset tiny: 'shipped', --preset small: 'small'): gpu "
+                   "(what the shipped weights were trained with) or cpu (the default: the 2-core fallback); "
+                   "installs the result in ifcn_viz/weights/")  # fmt: skip
     p.add_argument("--batch-size", type=T.positive_int, help="images per process (default: the preset's recipe)")
     p.add_argument("--lr", type=T.positive_float, help="base learning rate (default: the preset's recipe)")
     p.add_argument("--amp", choices=AMP, help="mixed precision (default auto)")
@@ -141,6 +145,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(a learned assembler)")  # fmt: skip
     p.add_argument("--assembler-init", choices=list(ASSEMBLER_INITS), help="--head learned: start at the paper's "
                    "one-hot assembler (default) or at random")  # fmt: skip
+    p.add_argument(
+        "--train-scenes",
+        type=T.int_range(1, 1_000_000),
+        help="synthetic training scenes (default: the "
+        "recipe's; up to 20,000 are generated once, before the first step, and kept in memory)",
+    )
     p.add_argument("--image-size", type=T.int_range(32, 4096), help="side of the synthetic scenes (default 256)")
     p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet "
                    "(default: random)")  # fmt: skip

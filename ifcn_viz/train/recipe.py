@@ -130,21 +130,34 @@ RECIPES: dict[str, dict[str, Any]] = {
                      warmup=0, batch_size=1, iters=40_000, short_sides=PAPER_SHORT_SIDES, grad_clip=0.0),
 }  # fmt: skip
 
-# The recorded recipes of the shipped models (`ifcn-viz train --preset tiny|small --dataset synthetic --shipped`),
-# and the name each is installed under in ifcn_viz/weights/ (`--checkpoint NAME`).
-SHIPPED_RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=3000, batch_size=8, warmup=100, eval_images=50,
-                 ckpt_every=300, eval_every=0),
-    "small": dict(preset="small", dataset="synthetic", seed=0, iters=1500, batch_size=8, warmup=100, eval_images=50,
-                  ckpt_every=150, eval_every=0),
+# The recorded recipes of the shipped models, and the name each is installed under in ifcn_viz/weights/
+# (`--checkpoint NAME`).  Two recipes per model: ``gpu`` (`ifcn-viz train --preset tiny|small --shipped gpu`: what
+# the shipped weights were trained with, on one GPU) and ``cpu`` (`--shipped` or `--shipped cpu`: the fallback that
+# fits 2 CPU cores in about 20 minutes).  docs/TRAINING.md has both commands and their yardsticks.
+SHIPPED_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=3000, batch_size=8, warmup=100,
+                     eval_images=50, ckpt_every=300, eval_every=0),
+        "small": dict(preset="small", dataset="synthetic", seed=0, iters=1500, batch_size=8, warmup=100,
+                      eval_images=50, ckpt_every=150, eval_every=0),
+    },
+    "gpu": {
+        "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=6000, batch_size=64, lr=3e-3,
+                     warmup=200, train_scenes=20_000, num_workers=8, eval_images=50, eval_every=0, ckpt_minutes=2.0),
+        "small": dict(preset="small", dataset="synthetic", seed=0, iters=4000, batch_size=64,
+                      lr=3e-3, warmup=200, train_scenes=20_000, num_workers=8, eval_images=50, eval_every=0,
+                      ckpt_minutes=2.0),
+    },
 }  # fmt: skip
-SHIPPED_RECIPE = SHIPPED_RECIPES["tiny"]  # the default model's
+SHIPPED_WHERE = tuple(SHIPPED_RECIPES)  # --shipped cpu | gpu
+SHIPPED_RECIPE = SHIPPED_RECIPES["cpu"]["tiny"]  # the CPU fallback of the default model
 SHIPPED_NAMES: dict[str, str] = {"tiny": "shipped", "small": "small"}
 
 
-def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any) -> TrainConfig:
+def train_config(preset: str = "tiny", *, shipped: bool | str = False, **settings: Any) -> TrainConfig:
     """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; the paper's for a preset without one),
-    then with ``shipped`` the shipped model's recorded recipe (:data:`SHIPPED_RECIPE`), then ``settings`` -- the
+    then with ``shipped`` (``"gpu"``, ``"cpu"``; ``True`` is ``"cpu"``) the shipped model's recorded recipe
+    (:data:`SHIPPED_RECIPES`), then ``settings`` -- the
     caller's explicit choices, where ``None`` means "not given".  ``out`` defaults to ``runs/<preset>``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -155,12 +168,14 @@ def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any
     given = {k: v for k, v in settings.items() if v is not None}
     values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES.get(preset, RECIPES["paper"])}
     if shipped:
-        if preset not in SHIPPED_RECIPES or given.get("dataset", "synthetic") != "synthetic":
+        where = "cpu" if shipped is True else shipped
+        recipes = SHIPPED_RECIPES.get(where, {})
+        if preset not in recipes or given.get("dataset", "synthetic") != "synthetic":
             raise ValueError(
-                "--shipped is the recorded recipe of a shipped model: --preset "
-                f"{' or '.join(SHIPPED_RECIPES)} with --dataset synthetic"
+                f"--shipped {where} is the recorded recipe of a shipped model: --preset "
+                f"{' or '.join(SHIPPED_RECIPES['cpu'])} with --dataset synthetic, on {' or '.join(SHIPPED_WHERE)}"
             )
-        values.update(SHIPPED_RECIPES[preset])
+        values.update(recipes[preset])
     values.update(given)
     if "short_sides" in values:
         values["short_sides"] = tuple(values["short_sides"])

@@ -27,12 +27,12 @@ KEYS = ("AR@10", "AR@100", "recall50@100")
 NAMES = {"validation": "own validation", "independent": "independent synthetic", "real_photos": "real photographs"}
 
 
-def _predictor(checkpoint: str | Path, precision: str | None = None):
+def _predictor(checkpoint: str | Path, precision: str | None = None, device: str = "cpu"):
     import dataclasses
 
     from ifcn_viz.inference.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = Predictor.from_checkpoint(checkpoint, device=device)
     if precision is not None:
         predictor.infer = dataclasses.replace(predictor.infer, precision=precision)
     return predictor
@@ -44,17 +44,19 @@ def yardsticks(
     progress: bool = False,
     precision: str | None = None,
     funnel: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """``{"validation": {...}, "independent": {...}, "real_photos": {...}}``, each ``{AR@10, AR@100, recall50@100,
     "images", "instances"}``, for one checkpoint (a shipped name or a ``.safetensors`` path).  ``precision``
     overrides the card's ``InferConfig.precision`` (``auto`` / ``fp32`` / ``bf16``); with ``funnel`` each also gets
-    ``"lost"``: :func:`funnel_losses` (where the objects not found were lost)."""
+    ``"lost"``: :func:`funnel_losses` (where the objects not found were lost).  ``device``: where the network runs
+    (``cuda`` on a GPU machine; the recorded cards are measured on the CPU, where students run the app)."""
     from ifcn_viz.data.commands import write_synthetic_coco
     from ifcn_viz.data.independent import independent_set
     from ifcn_viz.data.real_photos import write_real_photo_set
     from ifcn_viz.evaluate import evaluate_predictor
 
-    predictor = _predictor(checkpoint, precision)
+    predictor = _predictor(checkpoint, precision, device)
     card = predictor.card or {}
     seed = int((card.get("train_config") or {}).get("eval_seed", 1_000_000))
     size = int((card.get("train_config") or {}).get("image_size", 256))
@@ -160,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap.add_argument("--precision", choices=PRECISIONS, help="the backbone's float type (default: the card's)")
     ap.add_argument("--funnel", action="store_true", help="also say at which stage each missed object is lost")
+    ap.add_argument("--device", default="cpu", help="where the network runs (cpu, cuda; default cpu)")
     args = ap.parse_args(argv)
     rows = {}
     for ckpt in args.checkpoints:
-        rows[ckpt] = yardsticks(ckpt, args.validation_images, False, args.precision, args.funnel)
+        rows[ckpt] = yardsticks(ckpt, args.validation_images, False, args.precision, args.funnel, args.device)
         if args.update_cards:
             print(f"recorded in {record_in_card(ckpt, rows[ckpt])}", file=sys.stderr)
     print(table(rows))
