@@ -23,9 +23,10 @@ the time spent waiting for the next batch, *compute* the time of ``train_step``.
 ``--step-split`` times the phases of the real ``train_step`` (``on_phase`` marks; ``torch.cuda.synchronize`` at
 each mark on a GPU): *loader* (waiting for the batch and moving it to the device), *forward*, *sample* (window
 sampling), *loss*, *update* (backward + optimiser step); and images/s of as many free-running steps (no marks,
-one sync at the end) after each round's timed ones.  Variants, interleaved round by round in one process so that the load of a shared machine hits both:
-``before`` is the per-image reference sampler (``tests/_targets_reference.py``) on the DataLoader path, ``after``
-what ``ifcn-viz train`` runs now.  One JSON line per variant and one with the after/before ratios of the medians:
+one sync at the end) after each round's timed ones.  Variants, interleaved round by round in one process so that
+the load of a shared machine hits both: ``before`` is the per-image reference sampler
+(``tests/_targets_reference.py``) on the DataLoader path, ``after`` what ``ifcn-viz train`` runs now.  One JSON
+line per variant and one with the after/before ratios of the medians:
 
     PYTHONPATH=$PWD python bench/bench_train.py --step-split --device cuda --preset tiny --batch 64 --size 256 \
         --steps 20 --rounds 3 [--workers 12] [--scenes 2000] [--variants before,after]
