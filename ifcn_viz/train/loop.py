@@ -36,7 +36,7 @@ from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_
 from ifcn_viz.train.loss import instance_fcn_loss
 from ifcn_viz.train.recipe import TrainConfig, lr_at
 from ifcn_viz.train.state import STATE_NAME, check_resumable, load_train_state, save_train_state
-from ifcn_viz.train.targets import WindowRule, sample_windows
+from ifcn_viz.train.targets import InstanceBatch, WindowRule, sample_windows
 
 
 class DiskFullError(OSError):
@@ -116,11 +116,26 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def make_loader(
-    cfg: TrainConfig, rank: int = 0, world_size: int = 1, start_step: int = 0, pin: bool = False, base: Any = None
+    cfg: TrainConfig,
+    rank: int = 0,
+    world_size: int = 1,
+    start_step: int = 0,
+    pin: bool = False,
+    base: Any = None,
+    device: torch.device | None = None,
 ):
-    """The training batches: ``(images, masks_list, sizes)`` in the order fixed by ``(seed, step, rank)``.
-    ``base``: the dataset when already built (default: :func:`build_dataset`)."""
+    """The training batches: ``(images, masks, sizes)`` in the order fixed by ``(seed, step, rank)``.
+
+    ``base``: the dataset when already built (default: :func:`build_dataset`).  With a ``device`` and cached
+    synthetic scenes, the batches are made on that device from compact scene tensors
+    (:class:`~ifcn_viz.train.scenes.SceneBatches`; ``masks`` an ``InstanceBatch``); otherwise by a DataLoader
+    (per-sample transforms in its workers; ``masks`` a list of ``[N_b, H, W]``).
+    """
     base = build_dataset(cfg) if base is None else base
+    if device is not None and getattr(base, "is_filled", lambda: False)():
+        from ifcn_viz.train.scenes import SceneBatches, scene_tensors
+
+        return SceneBatches(scene_tensors(base, device), cfg, rank, world_size, start_step)
     sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed, rank, world_size, start_step=start_step)
     return torch.utils.data.DataLoader(
         Augmented(base, JointTransform(cfg.short_sides)),
@@ -164,7 +179,8 @@ def train_step(
     for group in optimizer.param_groups:
         group["lr"] = lr
     images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    masks_list = [mk.to(device, non_blocking=True) for mk in masks_list]
+    if not isinstance(masks_list, InstanceBatch):  # a DataLoader's batch: the masks image by image
+        masks_list = [mk.to(device, non_blocking=True) for mk in masks_list]
     mark("inputs")
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     with autocast:
@@ -345,7 +361,7 @@ def train(
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         model.train()
 
-        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda")
+        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda", device=dev)
         rule = WindowRule(windows_per_image=cfg.windows_per_image)
         logger = _Logger(out, cfg.tensorboard, info.is_main)
         from tqdm.auto import tqdm

@@ -242,21 +242,36 @@ def stack_instances(masks_list: list[Tensor], valid_sizes: Tensor | None = None)
     """``masks_list[b]``: ``[N_b, H, W]`` masks of image b (images of different sizes are padded with zeros);
     ``valid_sizes`` ``[B, 2]`` (default: each image's mask size).  Per-image sizes only: no host synchronisation."""
     counts = [int(mk.shape[0]) for mk in masks_list]
-    dev = masks_list[0].device
     h = max(int(mk.shape[1]) for mk in masks_list)
     w = max(int(mk.shape[2]) for mk in masks_list)
-    parts = [_pad_to(mk.bool(), h, w) for mk in masks_list]
-    slot_of = [b * max(counts) + j for b, c in enumerate(counts) for j in range(c)]
-    first = [sum(counts[:b]) for b in range(len(counts))]
     if valid_sizes is None:
         valid_sizes = torch.tensor([tuple(mk.shape[1:]) for mk in masks_list])
+    return _instance_batch(torch.cat([_pad_to(mk.bool(), h, w) for mk in masks_list]), counts, valid_sizes)
+
+
+def _instance_batch(masks: Tensor, counts: list[int], valid_hw: Tensor) -> InstanceBatch:
+    """``masks``: the ``sum(counts)`` instances, image by image; the slot table from the per-image counts."""
+    dev, n = masks.device, max(counts, default=0)
+    slot_of = [b * n + j for b, c in enumerate(counts) for j in range(c)]
+    first = [sum(counts[:b]) for b in range(len(counts))]
     return InstanceBatch(
-        torch.cat(parts),
+        masks,
         torch.tensor(slot_of, dtype=torch.long).to(dev, non_blocking=True),
         torch.tensor(first, dtype=torch.long).to(dev, non_blocking=True),
-        max(counts),
-        valid_sizes.to(dev, non_blocking=True),
+        n,
+        valid_hw.to(dev, non_blocking=True),
     )
+
+
+def instances_from_labels(labels: Tensor, counts: list[int], valid_hw: Tensor) -> InstanceBatch:
+    """The instances of a batch of label maps ``[B, H, W]`` (0 background, i the i-th of ``counts[b]`` instances;
+    disjoint masks, as the synthetic scenes'), on the maps' device; an instance may be empty (it then labels no
+    window).  Host work only: no synchronisation."""
+    dev = labels.device
+    image_of = torch.tensor([b for b, c in enumerate(counts) for _ in range(c)], dtype=torch.long)
+    ids = torch.tensor([j + 1 for c in counts for j in range(c)], dtype=labels.dtype)
+    masks = labels[image_of.to(dev, non_blocking=True)] == ids.to(dev, non_blocking=True)[:, None, None]
+    return _instance_batch(masks, counts, valid_hw)
 
 
 def label_instance_batch(
@@ -273,7 +288,7 @@ def label_instance_batch(
 
 
 def sample_windows(
-    masks_list: list[Tensor],
+    masks_list: list[Tensor] | InstanceBatch,
     feat_hw: tuple[int, int],
     m: int,
     stride: int,
@@ -284,18 +299,19 @@ def sample_windows(
     """Sample ``rule.windows_per_image`` windows per image and build their targets (see the module doc), for the
     whole batch at once on the masks' device.
 
-    ``masks_list[b]``: ``[N_b, H, W]`` bool masks of image b (N_b may be 0).  ``valid_sizes``: ``[B, 2]`` true
-    (h, w) of each image inside the padded batch (default: each image's mask size).  ``generator`` makes the draw
-    reproducible; a CPU generator draws the same windows on every device.
+    ``masks_list[b]``: ``[N_b, H, W]`` bool masks of image b (N_b may be 0), or the batch's instances already
+    stacked (:class:`InstanceBatch`, e.g. :func:`instances_from_labels`).  ``valid_sizes``: ``[B, 2]`` true
+    (h, w) of each image inside the padded batch (default: each image's mask size; an InstanceBatch has its
+    own).  ``generator`` makes the draw reproducible; a CPU generator draws the same windows on every device.
     """
     rule = rule or WindowRule()
-    if not masks_list:
+    if not isinstance(masks_list, InstanceBatch) and not masks_list:
         z = torch.zeros((0, 3), dtype=torch.long)
         return WindowTargets(z, torch.zeros(0), z, torch.zeros((0, m, m)))
-    inst = stack_instances(masks_list, valid_sizes)
+    inst = masks_list if isinstance(masks_list, InstanceBatch) else stack_instances(masks_list, valid_sizes)
     labels = label_instance_batch(inst, feat_hw, m, stride, rule)
     dev = inst.masks.device
-    take, at = draw_windows(labels, window_keys((len(masks_list), feat_hw[0] * feat_hw[1]), generator, dev), rule)
+    take, at = draw_windows(labels, window_keys((len(inst.first), feat_hw[0] * feat_hw[1]), generator, dev), rule)
     # the instances that own a positive window: only their masks are pooled for the targets
     n_inst = inst.masks.shape[0]
     owner = torch.where(labels.owner >= 0, labels.owner + inst.first[:, None, None], n_inst).flatten()
