@@ -19,6 +19,18 @@ the time spent waiting for the next batch, *compute* the time of ``train_step``.
   (1,200 steps of 8 images over 2,000 scenes).
 
     .venv/bin/python bench/bench_train.py --split [--steps 30] [--batch 8] [--workers 0]
+
+``--step-split`` times the phases of the real ``train_step`` (``on_phase`` marks; ``torch.cuda.synchronize`` at
+each mark on a GPU): *loader* (waiting for the batch and moving it to the device), *forward*, *sample* (window
+sampling), *loss*, *update* (backward + optimiser step); and images/s of as many free-running steps (no marks,
+one sync at the end) after each round's timed ones.  Variants, interleaved round by round in one process so that
+the load of a shared machine hits all: ``before`` is the per-image reference sampler
+(``tests/_targets_reference.py``) on the DataLoader path, ``sampler`` the batched sampler on that path, ``after``
+what ``ifcn-viz train`` runs now (batches made on the device from compact scene tensors).  One JSON line per
+variant and one with the after/before ratios of the medians:
+
+    PYTHONPATH=$PWD python bench/bench_train.py --step-split --device cuda --preset tiny --batch 64 --size 256 \
+        --steps 20 --rounds 3 [--workers 12] [--scenes 2000] [--variants before,sampler,after]
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -41,6 +54,7 @@ from ifcn_viz.train.recipe import TrainConfig
 from ifcn_viz.train.targets import WindowRule, sample_windows
 
 OUT = Path(__file__).parent / "results" / "train.json"
+PHASES = ("loader", "forward", "sample", "loss", "update")
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
@@ -155,6 +169,107 @@ def split(args: argparse.Namespace) -> None:
     tmp.cleanup()
 
 
+class PhaseClock:
+    """``train_step``'s ``on_phase``: the seconds of each phase since the previous mark, synchronised on a GPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.times: dict[str, list[float]] = {p: [] for p in PHASES}
+        self.t = 0.0
+
+    def start(self) -> None:
+        self.sync()
+        self.t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        self.sync()
+        now = time.perf_counter()
+        self.times["loader" if name == "inputs" else name].append(now - self.t)
+        self.t = now
+
+
+def _variant(name: str, cfg, base, dev: torch.device):
+    """(model, optimiser, batch iterator, sampler) of one variant: ``before`` the per-image reference sampler on
+    the DataLoader path; ``sampler`` the batched sampler on the DataLoader path; ``after`` the batched sampler on
+    batches made on the device (what ``ifcn-viz train`` does with cached synthetic scenes)."""
+    from ifcn_viz.train import loop
+
+    sampler = loop.sample_windows
+    if name == "before":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests._targets_reference import sample_windows_reference as sampler
+    model = build_train_model(cfg).to(dev, memory_format=torch.channels_last).train()
+    on_device = dev if name == "after" else None
+    batches = iter(loop.make_loader(cfg, pin=dev.type == "cuda", base=base, device=on_device))
+    return model, loop.make_optimizer(cfg, model), batches, sampler
+
+
+def step_split(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    from ifcn_viz.train import loop
+    from ifcn_viz.train.data import build_dataset
+    from ifcn_viz.train.recipe import train_config
+
+    dev = torch.device(args.device)
+    cfg = train_config(args.preset, batch_size=args.batch, image_size=args.size, device=args.device, amp=args.amp,
+                       train_scenes=args.scenes or args.batch * 8, num_workers=args.workers, eval_images=0,
+                       out=tempfile.mkdtemp(), progress=False)  # fmt: skip
+    t = time.perf_counter()
+    base = build_dataset(cfg)
+    fill_s = time.perf_counter() - t
+    amp, rule = loop.resolve_amp(cfg.amp, dev), WindowRule(windows_per_image=cfg.windows_per_image)
+    names = args.variants.split(",")
+    runs = {n: _variant(n, cfg, base, dev) for n in names}
+    clocks = {n: PhaseClock(dev) for n in names}
+    step = dict.fromkeys(names, 0)
+
+    def run(name: str, n: int, clock: PhaseClock | None) -> None:
+        model, opt, batches, sampler = runs[name]
+        saved, loop.sample_windows = loop.sample_windows, sampler
+        try:
+            for _ in range(n):
+                if clock is not None:
+                    clock.start()
+                loop.train_step(model, model, opt, next(batches), cfg, step[name], rule, dev, amp, on_phase=clock)
+                step[name] += 1
+        finally:
+            loop.sample_windows = saved
+
+    for name in names:
+        run(name, 2, None)  # warm-up: oneDNN / cuDNN primitives, allocator
+    free: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(args.rounds):
+        for name in names:
+            run(name, args.steps, clocks[name])
+            clocks[name].start()
+            run(name, args.steps, None)
+            clocks[name].sync()
+            free[name].append((time.perf_counter() - clocks[name].t) / args.steps)
+    rows = {}
+    for name in names:
+        ms = {p: 1000 * statistics.median(v) for p, v in clocks[name].times.items()}
+        free_s = statistics.median(free[name])
+        rows[name] = {"variant": name, "ms_per_step_median": {p: round(v, 2) for p, v in ms.items()},
+                      "total_ms": round(sum(ms.values()), 2),
+                      "images_per_s_split": round(args.batch * 1000 / sum(ms.values()), 1),
+                      "images_per_s_free": round(args.batch / free_s, 1)}  # fmt: skip
+    head = {"preset": args.preset, "device": str(dev), "batch": args.batch, "size": args.size, "amp": str(amp),
+            "steps": args.steps, "rounds": args.rounds, "workers": args.workers, "scenes": cfg.train_scenes,
+            "threads": torch.get_num_threads(), "fill_s": round(fill_s, 1), "load_avg": os.getloadavg()[0]}  # fmt: skip
+    if dev.type == "cuda":
+        head["gpu"] = torch.cuda.get_device_name(dev)
+    for name in names:
+        print(json.dumps({**head, **rows[name]}), flush=True)
+    for name in [n for n in names if n != "before" and "before" in rows]:
+        b, a = rows["before"], rows[name]
+        ratio = {p: round(a["ms_per_step_median"][p] / max(b["ms_per_step_median"][p], 1e-9), 3) for p in PHASES}
+        speed = round(a["images_per_s_free"] / b["images_per_s_free"], 3)
+        print(json.dumps({**head, "ratio": f"{name}/before", "ms": ratio, "free_speedup": speed,
+                          "total_ms_ratio": round(a["total_ms"] / b["total_ms"], 3)}), flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", action="store_true", help="data vs compute time per step of the training pipeline")
@@ -164,9 +279,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    ap.add_argument("--step-split", action="store_true", help="the phases of train_step, before vs after")
+    ap.add_argument("--device", default="cpu", help="with --step-split: cpu or cuda")
+    ap.add_argument("--preset", default="tiny", help="with --step-split")
+    ap.add_argument("--amp", default="auto", help="with --step-split: auto, bf16, fp16 or none")
+    ap.add_argument("--rounds", type=int, default=3, help="with --step-split: interleaved rounds of --steps steps")
+    ap.add_argument("--scenes", type=int, default=0, help="with --step-split: cached scenes (default: 8 batches)")
+    ap.add_argument("--variants", default="before,sampler,after", help="with --step-split: a comma list")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.step_split:
+        step_split(args)
+        return
     if args.split:
         args.steps = args.steps if args.steps != 3 else 30
         split(args)

@@ -793,14 +793,27 @@ class SyntheticDataset(torch.utils.data.Dataset):
                 self._cache[i] = (images[i], labels[i], int(counts[i]))
             return path
         self.prefill(workers)
-        entries = [self._cache[i] for i in range(self.n)]
+        images, labels, counts = self.compact()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, images=np.stack([e[0] for e in entries]), labels=np.stack([e[1] for e in entries]),
-                     counts=np.array([e[2] for e in entries], dtype=np.int32))  # fmt: skip
+            np.savez(fh, images=images, labels=labels, counts=counts)
         os.replace(tmp, path)
         return path
+
+    def compact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every scene, filled first where not cached: ``images`` uint8 ``[n, H, W, 3]``, ``labels`` uint8
+        ``[n, H, W]`` (0 background, i the i-th instance; visible masks are disjoint) and ``counts`` int32 ``[n]``."""
+        if self._cache is None:
+            raise ValueError("compact needs a dataset made with cache=True")
+        self.prefill()
+        entries = [self._cache[i] for i in range(self.n)]
+        return (np.stack([e[0] for e in entries]), np.stack([e[1] for e in entries]),
+                np.array([e[2] for e in entries], dtype=np.int32))  # fmt: skip
+
+    def is_filled(self) -> bool:
+        """Whether every scene is in the in-memory cache (after :meth:`prefill` or :meth:`load_or_prefill`)."""
+        return self._cache is not None and len(self._cache) == self.n
 
     def __len__(self) -> int:
         return self.n

@@ -40,6 +40,14 @@ class JointTransform:
         self.short_sides = tuple(int(s) for s in short_sides)
         self.flip_p, self.max_side = flip_p, int(max_side)
 
+    def choose(self, h: int, w: int, generator: torch.Generator) -> tuple[tuple[int, int], bool]:
+        """The random choices for an ``h x w`` image: its new ``(h, w)`` and whether to flip it (what ``__call__``
+        does; ``ifcn_viz.train.scenes`` applies the same choices to a whole batch on the device)."""
+        short = self.short_sides[int(torch.randint(len(self.short_sides), (1,), generator=generator))]
+        scale = min(short / min(h, w), self.max_side / max(h, w))
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        return size, float(torch.rand((), generator=generator)) < self.flip_p
+
     def __call__(self, image: Tensor, masks: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         if image.dim() != 3 or image.shape[0] != 3:
             raise ValueError(f"image must be [3, H, W], got {tuple(image.shape)}")
@@ -47,13 +55,11 @@ class JointTransform:
             raise ValueError(
                 f"masks must be [N, H, W] matching the image {tuple(image.shape[1:])}, got {tuple(masks.shape)}"
             )
-        h, w = image.shape[1:]
-        short = self.short_sides[int(torch.randint(len(self.short_sides), (1,), generator=generator))]
-        scale = min(short / min(h, w), self.max_side / max(h, w))
-        size = [max(1, round(h * scale)), max(1, round(w * scale))]
+        new_hw, flip = self.choose(image.shape[1], image.shape[2], generator)
+        size = list(new_hw)
         img = TF.resize(tv_tensors.Image(image), size, antialias=True)
         msk = TF.resize(tv_tensors.Mask(masks.to(torch.uint8)), size) if masks.shape[0] else masks.new_zeros((0, *size))
-        if float(torch.rand((), generator=generator)) < self.flip_p:
+        if flip:
             img, msk = TF.horizontal_flip(img), TF.horizontal_flip(msk) if msk.shape[0] else msk
         out_img = img.as_subclass(Tensor).float().div_(255.0)
         out_masks = msk.as_subclass(Tensor).bool()

@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,7 +37,7 @@ from ifcn_viz.train.data import Augmented, StepBatchSampler, build_dataset, mix_
 from ifcn_viz.train.loss import instance_fcn_loss
 from ifcn_viz.train.recipe import TrainConfig, lr_at
 from ifcn_viz.train.state import STATE_NAME, check_resumable, load_train_state, save_train_state
-from ifcn_viz.train.targets import WindowRule, sample_windows
+from ifcn_viz.train.targets import InstanceBatch, WindowRule, sample_windows
 
 
 class DiskFullError(OSError):
@@ -108,9 +109,27 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def make_loader(cfg: TrainConfig, rank: int = 0, world_size: int = 1, start_step: int = 0, pin: bool = False):
-    """The training batches: ``(images, masks_list, sizes)`` in the order fixed by ``(seed, step, rank)``."""
-    base = build_dataset(cfg)
+def make_loader(
+    cfg: TrainConfig,
+    rank: int = 0,
+    world_size: int = 1,
+    start_step: int = 0,
+    pin: bool = False,
+    base: Any = None,
+    device: torch.device | None = None,
+):
+    """The training batches: ``(images, masks, sizes)`` in the order fixed by ``(seed, step, rank)``.
+
+    ``base``: the dataset when already built (default: :func:`build_dataset`).  With a ``device`` and cached
+    synthetic scenes, the batches are made on that device from compact scene tensors
+    (:class:`~ifcn_viz.train.scenes.SceneBatches`; ``masks`` an ``InstanceBatch``); otherwise by a DataLoader
+    (per-sample transforms in its workers; ``masks`` a list of ``[N_b, H, W]``).
+    """
+    base = build_dataset(cfg) if base is None else base
+    if device is not None and getattr(base, "is_filled", lambda: False)():
+        from ifcn_viz.train.scenes import SceneBatches, scene_tensors
+
+        return SceneBatches(scene_tensors(base, device), cfg, rank, world_size, start_step)
     sampler = StepBatchSampler(len(base), cfg.batch_size, cfg.seed, rank, world_size, start_step=start_step)
     return torch.utils.data.DataLoader(
         Augmented(base, JointTransform(cfg.short_sides)),
@@ -139,28 +158,37 @@ def train_step(
     amp_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
     dist: D.DistInfo | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> StepOutput:
     """One optimiser step (paper, Sec. 3.3): forward, sample 256 windows per image, losses, backward, update.
 
     ``train_model`` is what runs forward (``model`` or its DDP wrapper); ``model`` the unwrapped network.
-    A non-finite loss (on any rank) skips the update and returns ``finite=False``.
+    A non-finite loss (on any rank) skips the update and returns ``finite=False``.  ``on_phase(name)``, when
+    given, is called as each phase ends: ``inputs`` (the batch on the device), ``forward``, ``sample``, ``loss``,
+    ``update`` (``bench/bench_train.py --step-split`` times the phases with it).
     """
+    mark = on_phase or _no_phase
     images, masks_list, sizes = batch
     lr = lr_at(cfg, step)
     for group in optimizer.param_groups:
         group["lr"] = lr
     images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    masks_list = [mk.to(device, non_blocking=True) for mk in masks_list]
+    if not isinstance(masks_list, InstanceBatch):  # a DataLoader's batch: the masks image by image
+        masks_list = [mk.to(device, non_blocking=True) for mk in masks_list]
+    mark("inputs")
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     with autocast:
         output = train_model(images)
+    mark("forward")
     rank = dist.rank if dist is not None else 0
     gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step, rank, 7))
     m, fill = model.config.m, model.config.fill_logit
     targets = sample_windows(masks_list, tuple(output.score_maps.shape[-2:]), m, model.stride, rule, gen, sizes)
+    mark("sample")
     terms = instance_fcn_loss(
         output.score_maps, output.objectness, targets, m, fill, cfg.objectness_weight, cfg.mask_weight
     )
+    mark("loss")
     optimizer.zero_grad(set_to_none=True)
     finite = bool(torch.isfinite(terms.total))
     if dist is not None:
@@ -172,6 +200,7 @@ def train_step(
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        mark("update")
         return StepOutput(terms, targets, True)
     scaler.scale(terms.total).backward()
     if cfg.grad_clip > 0:
@@ -179,7 +208,12 @@ def train_step(
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     scaler.step(optimizer)
     scaler.update()
+    mark("update")
     return StepOutput(terms, targets, True)
+
+
+def _no_phase(name: str) -> None:
+    pass
 
 
 class _Logger:
@@ -322,7 +356,7 @@ def train(
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         model.train()
 
-        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda")
+        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda", device=dev)
         rule = WindowRule(windows_per_image=cfg.windows_per_image)
         logger = _Logger(out, cfg.tensorboard, info.is_main)
         from tqdm.auto import tqdm
