@@ -239,3 +239,24 @@ def test_training_config_and_cli_select_the_emoji_style(tmp_path, monkeypatch):
     ds = build_dataset(small)
     assert ds.style.emoji_fraction == 0.5
     assert np.array_equal(ds.scene(1)[0], generate_scene((0, 1), (64, 64), style="emoji")[0])
+
+
+@needs_emoji
+def test_without_fonttools_the_glyphs_are_found_by_rendering(monkeypatch):
+    import builtins
+
+    with_cmap = G._codepoints(str(EMOJI))
+    real_import = builtins.__import__
+
+    def no_fonttools(name, *args, **kwargs):
+        if name.startswith("fontTools"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    G._codepoints.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_fonttools)
+    try:
+        rendered = G._codepoints(str(EMOJI))
+    finally:
+        G._codepoints.cache_clear()
+    assert rendered == {ord(g) for g in G.GLYPHS} & with_cmap

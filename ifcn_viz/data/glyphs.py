@@ -107,11 +107,31 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 
 @functools.lru_cache(maxsize=8)
 def _codepoints(path: str) -> frozenset[int]:
-    """The code points a font maps to a glyph (its cmap), read with fontTools (a matplotlib dependency)."""
-    from fontTools.ttLib import TTFont
+    """The code points of :data:`GLYPHS` a font maps to a glyph: its cmap, read with fontTools (a matplotlib
+    dependency); without fontTools, those whose rendering differs from that of an unassigned code point."""
+    try:
+        from fontTools.ttLib import TTFont
+    except ImportError:
+        font = _font(path, EMOJI_STRIKE if _is_bitmap(path) else SYMBOL_SIZE)
 
+        def drawn(ch: str) -> bytes:
+            canvas = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+            ImageDraw.Draw(canvas).text((20, 20), ch, font=font, embedded_color=True, fill=(0, 0, 0, 255))
+            return canvas.tobytes()
+
+        missing = drawn("\U0010fffd")
+        return frozenset(ord(g) for g in GLYPHS if drawn(g) != missing)
     with TTFont(path, lazy=True) as tt:
         return frozenset(tt.getBestCmap() or ())
+
+
+def _is_bitmap(path: str) -> bool:
+    """Whether the font only has bitmap strikes (Noto Color Emoji): FreeType refuses other sizes."""
+    try:
+        ImageFont.truetype(path, SYMBOL_SIZE)
+    except OSError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
