@@ -115,6 +115,10 @@ class SceneStyle:
     * ``objects``: object count range of an ordinary scene; ``crowd_fraction`` of the scenes are crowded, with
       ``crowd_objects`` objects drawn from ``crowd_sizes``.
     * ``effects``: whether the photometric effects (lighting, shadows, blur, noise, JPEG, colour jitter) apply.
+    * ``emoji_fraction``: the share of groups drawn from a real-world glyph (:mod:`ifcn_viz.data.glyphs`): 2-4
+      copies of one emoji (people in varied skin tones; each mirrored, turned and sized on its own); of those
+      groups ``emoji_colour`` are painted in the emoji's own colours, the rest are its silhouette (Noto's alpha or
+      Symbola's filled drawing) cut from the group's texture.  Without a font these groups use ``shapes``.
     """
 
     name: str = "train"
@@ -133,6 +137,8 @@ class SceneStyle:
     group_size: tuple[int, int] = (2, 4)
     min_visible: float = 0.45
     effects: bool = True
+    emoji_fraction: float = 0.0
+    emoji_colour: float = 0.5
 
     def __post_init__(self) -> None:
         for field, allowed in (
@@ -150,6 +156,9 @@ class SceneStyle:
             raise ValueError(f"size_range must be (min, max) with 4 <= min <= max, got {self.size_range}")
         if not 1 <= self.objects[0] <= self.objects[1] or not 1 <= self.crowd_objects[0] <= self.crowd_objects[1]:
             raise ValueError(f"object counts must be (min, max) with 1 <= min <= max, got {self.objects}")
+        if not (0 <= self.emoji_fraction <= 1 and 0 <= self.emoji_colour <= 1):
+            raise ValueError(f"emoji_fraction and emoji_colour must be in [0, 1], got {self.emoji_fraction}, "
+                             f"{self.emoji_colour}")  # fmt: skip
 
     def replace(self, **changes) -> SceneStyle:
         return dataclasses.replace(self, **changes)
@@ -168,16 +177,28 @@ INDEPENDENT_STYLE = SceneStyle(
     crowd_objects=(8, 16),
     crowd_sizes=(24.0, 64.0),
 )
-STYLES: dict[str, SceneStyle] = {"train": TRAIN_STYLE, "independent": INDEPENDENT_STYLE}
+EMOJI_FRACTION = 0.5  # the "emoji" style's share of emoji groups
+EMOJI_STYLE = TRAIN_STYLE.replace(name="emoji", emoji_fraction=EMOJI_FRACTION)
+STYLES: dict[str, SceneStyle] = {"train": TRAIN_STYLE, "independent": INDEPENDENT_STYLE, "emoji": EMOJI_STYLE}
 
 
 def get_style(style: str | SceneStyle | None) -> SceneStyle:
+    """A :class:`SceneStyle`, or one by name: ``"train"``, ``"independent"``, ``"emoji"`` (the training style with
+    :data:`EMOJI_FRACTION` of its groups drawn from emoji), or ``"emoji:F"`` for another share ``F`` in [0, 1]."""
     if style is None:
         return TRAIN_STYLE
     if isinstance(style, SceneStyle):
         return style
+    if isinstance(style, str) and style.startswith("emoji:"):
+        try:
+            fraction = float(style.split(":", 1)[1])
+        except ValueError:
+            fraction = -1.0
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"scene style {style!r}: the emoji share after 'emoji:' must be a number in [0, 1]")
+        return EMOJI_STYLE.replace(name=f"emoji:{fraction:g}", emoji_fraction=fraction)
     if style not in STYLES:
-        raise ValueError(f"unknown scene style {style!r}; choose one of {tuple(STYLES)}")
+        raise ValueError(f"unknown scene style {style!r}; choose one of {tuple(STYLES)} or 'emoji:F'")
     return STYLES[style]
 
 
@@ -470,7 +491,18 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int, style: Scen
 
 
 class _Local:
-    """A shape rasterised once in its own box; placed by integer offsets (no re-drawing while sliding)."""
+    """A shape rasterised once in its own box; placed by integer offsets (no re-drawing while sliding).
+
+    From polygons, or (:meth:`from_mask`) from a mask and optionally its own colours (``rgb``, an emoji)."""
+
+    rgb: np.ndarray | None = None
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray, rgb: np.ndarray | None = None) -> _Local:
+        self = cls.__new__(cls)
+        self.mask, self.rgb = mask, rgb
+        self.sy, self.sx = mask.shape[0] // 2, mask.shape[1] // 2  # the box's centre goes where the object is placed
+        return self
 
     def __init__(self, polys: list[np.ndarray]) -> None:
         allp = np.concatenate(polys)
@@ -495,6 +527,13 @@ class _Local:
             out[img_box] = self.mask[loc_box]
         return out
 
+    def colours(self, cy: float, cx: float, h: int, w: int) -> tuple[tuple[slice, slice], np.ndarray] | None:
+        """Where the object's own colours go in an ``h x w`` image, and those colours (None: no colours)."""
+        if self.rgb is None:
+            return None
+        img_box, loc_box = self._boxes(cy, cx, h, w)
+        return img_box, self.rgb[loc_box]
+
     def overlaps(self, cy: float, cx: float, other: np.ndarray) -> bool:
         img_box, loc_box = self._boxes(cy, cx, *other.shape)
         if img_box[0].stop <= img_box[0].start or img_box[1].stop <= img_box[1].start:
@@ -502,15 +541,36 @@ class _Local:
         return bool((self.mask[loc_box] & other[img_box]).any())
 
 
-def _place_group(rng: np.random.Generator, style: SceneStyle, n: int, size0: float, h: int, w: int) -> list[np.ndarray]:
-    """Full masks of ``n`` objects that touch: each new one slides towards the group until it overlaps it."""
+def _place_group(
+    rng: np.random.Generator,
+    style: SceneStyle,
+    n: int,
+    size0: float,
+    h: int,
+    w: int,
+    glyph: tuple[str, str, str] | None = None,
+    colours: list | None = None,
+) -> list[np.ndarray]:
+    """Full masks of ``n`` objects that touch: each new one slides towards the group until it overlaps it.
+
+    With ``glyph`` = ``(font path, character, mode)`` every object is a copy of that glyph
+    (:func:`ifcn_viz.data.glyphs.glyph_object`); in ``"colour"`` mode each object's ``(image box, colours)`` is
+    appended to ``colours``."""
+    from ifcn_viz.data import glyphs as G
+
     cy, cx = rng.uniform(0.1 * h, 0.9 * h), rng.uniform(0.1 * w, 0.9 * w)
     masks: list[np.ndarray] = []
     union = np.zeros((h, w), dtype=bool)
     for j in range(n):
         sz = size0 if j == 0 else size0 * float(np.exp(rng.uniform(-0.4, 0.4)))
-        polys = shape_polygons(rng, str(rng.choice(style.shapes)), sz)
-        shape = _Local(polys)
+        if glyph is not None:
+            path, char, mode = glyph
+            made = G.glyph_object(rng, path, G.glyph_text(rng, char, mode), mode, sz)
+            if made is None:  # too small to keep a pixel
+                break
+            shape = _Local.from_mask(made[0], made[1] if mode == "colour" else None)
+        else:
+            shape = _Local(shape_polygons(rng, str(rng.choice(style.shapes)), sz))
         if j == 0:
             py, px = cy, cx
         else:  # bisect the distance along a random direction: the largest one at which the two overlap
@@ -531,7 +591,32 @@ def _place_group(rng: np.random.Generator, style: SceneStyle, n: int, size0: flo
             break
         masks.append(mask)
         union |= mask
+        if colours is not None:
+            colours.append(shape.colours(py, px, h, w))
     return masks
+
+
+def _choose_glyph(rng: np.random.Generator, style: SceneStyle) -> tuple[str, str, str] | None:
+    """``(font path, character, mode)`` of one emoji group, or None without a font (warned once per process)."""
+    from ifcn_viz.data import glyphs as G
+
+    fonts = G.available_fonts()
+    chars = fonts.glyphs
+    if not chars:
+        G.warn_missing_fonts()
+        return None
+    char = chars[int(rng.integers(len(chars)))]
+    modes = []
+    if char in fonts.emoji_glyphs:
+        modes.append(("colour", style.emoji_colour, fonts.emoji))
+        modes.append(("silhouette", (1 - style.emoji_colour) / 2, fonts.emoji))
+    if char in fonts.symbol_glyphs and G.glyph(fonts.symbol, char, "symbol").size:
+        modes.append(("symbol", (1 - style.emoji_colour) / 2, fonts.symbol))
+    if not modes:  # Symbola draws it as open lines and Noto is absent
+        return None
+    weights = np.array([m[1] for m in modes], dtype=np.float64) + 1e-9
+    mode, _, path = modes[int(rng.choice(len(modes), p=weights / weights.sum()))]
+    return str(path), char, mode
 
 
 def _object_size(rng: np.random.Generator, style: SceneStyle, crowded: bool) -> float:
@@ -634,12 +719,18 @@ def generate_scene(
     crowded = rng.random() < st.crowd_fraction
     target = int(rng.integers(*(st.crowd_objects if crowded else st.objects), endpoint=True))
     objects: list[tuple[np.ndarray, int]] = []  # (full mask, group)
+    painted: list = []  # per object: None (the group's texture) or (image box, its own colours)
     n_groups = 0
     while len(objects) < target and n_groups < 3 * target + 4:
         n = int(rng.integers(*st.group_size, endpoint=True)) if rng.random() < st.touching_fraction else 1
         n = min(n, target - len(objects))
-        masks = _place_group(rng, st, n, _object_size(rng, st, crowded) * scale, h, w)
+        glyph = None
+        if st.emoji_fraction > 0 and rng.random() < st.emoji_fraction:  # no draw at 0: older styles are unchanged
+            glyph = _choose_glyph(rng, st)
+        colours: list = []
+        masks = _place_group(rng, st, n, _object_size(rng, st, crowded) * scale, h, w, glyph, colours)
         objects.extend((mk, n_groups) for mk in masks)
+        painted.extend(colours if glyph is not None and glyph[2] == "colour" else [None] * len(masks))
         n_groups += 1
 
     # Remove objects that end up mostly hidden (the later paints over the earlier).
@@ -653,7 +744,9 @@ def generate_scene(
         bad = [i for i, (f, v) in enumerate(zip(frac, visible)) if f < st.min_visible or v.sum() < 40]
         if not bad:
             break
-        objects.pop(bad[int(np.argmin([frac[i] for i in bad]))])
+        drop = bad[int(np.argmin([frac[i] for i in bad]))]
+        objects.pop(drop)
+        painted.pop(drop)
 
     # Paint: background, then per group a soft shadow and the group's one texture.
     image = _background(rng, str(rng.choice(st.backgrounds)), h, w, st, scale)
@@ -676,6 +769,17 @@ def generate_scene(
             ]
             sh = _blur(sh, max(1.0, 0.06 * max(bh, bw)))
             image = image * (1 - rng.uniform(0.3, 0.6) * sh[..., None])
+        if painted[members[0]] is not None:  # emoji in their own colours: a milder tint, the group's shading
+            look = (rng.uniform(0.85, 1.15, 3) * rng.uniform(0.85, 1.15)).astype(np.float32)
+            shade = np.ones((h, w), dtype=np.float32)
+            if st.effects:
+                shade[y0:y1, x0:x1] = _shade(rng, bh, bw)
+            for i in members:
+                box, rgb = painted[i]
+                vis = visible[i][box]
+                local = rgb * look * shade[box][..., None]
+                image[box][vis] = np.clip(local, 0, 1)[vis]
+            continue
         source = str(rng.choice(st.textures))
         tex = make_texture(rng, source, bh, bw, st, scale)
         tex = tex * rng.uniform(0.75, 1.3, 3).astype(np.float32) * rng.uniform(0.85, 1.25)
@@ -773,11 +877,17 @@ class SyntheticDataset(torch.utils.data.Dataset):
         return len(todo)
 
     def cache_key(self) -> str:
-        """A digest of everything the scenes depend on: this module's source, style, size, seed, count, options."""
+        """A digest of everything the scenes depend on: this module's source, style, size, seed, count, options --
+        and, for a style with emoji, the glyph module's source and which fonts were found."""
         import hashlib
 
         h = hashlib.sha256(Path(__file__).read_bytes())
         h.update(repr((self.style, self.size, self.seed, self.n, sorted(self.scene_kwargs.items()))).encode())
+        if self.style.emoji_fraction > 0:
+            from ifcn_viz.data import glyphs
+
+            h.update(Path(glyphs.__file__).read_bytes())
+            h.update(glyphs.available_fonts().key().encode())
         return h.hexdigest()[:20]
 
     def load_or_prefill(self, cache_dir: str | Path, workers: int | None = None) -> Path:

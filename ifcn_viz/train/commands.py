@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ def _config_from_args(args: argparse.Namespace):
         "assembler_init": args.assembler_init, "coco_ann": args.coco_ann,
         "image_dir": args.image_dir, "voc_root": args.voc_root, "voc_split": args.voc_split,
         "ckpt_every": args.ckpt_every, "max_bad_steps": args.max_bad_steps, "num_workers": args.num_workers,
-        "image_size": args.image_size, "backbone_weights": args.backbone_weights, "log_every": args.log_every,
+        "image_size": args.image_size, "synthetic_style": args.scene_style,
+        "backbone_weights": args.backbone_weights, "log_every": args.log_every,
         "ckpt_minutes": args.ckpt_minutes, "val_ann": args.val_ann, "val_dir": args.val_dir,
         "tensorboard": bool(args.tensorboard), "progress": not args.no_progress, "train_scenes": args.train_scenes,
     }  # fmt: skip
@@ -60,6 +62,12 @@ def _train(args: argparse.Namespace) -> int:
     from ifcn_viz.train.loop import train
 
     _check_data_paths(args)  # before any model is built; a ValueError becomes one line (ifcn_viz.cli)
+    for flag, env in (("emoji_font", "IFCN_EMOJI_FONT"), ("symbol_font", "IFCN_SYMBOL_FONT")):
+        value = getattr(args, flag, None)
+        if value:  # the environment reaches the scene generator's worker processes too
+            if not Path(value).is_file():
+                raise ValueError(f"argument --{flag.replace('_', '-')}: {value} is not a file")
+            os.environ[env] = str(Path(value).resolve())
     cfg = _config_from_args(args)
     if args.resume and not (Path(cfg.out) / "train_state.pt").is_file():
         raise ValueError(
@@ -152,6 +160,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recipe's; up to 20,000 are generated once, before the first step, and kept in memory)",
     )
     p.add_argument("--image-size", type=T.int_range(32, 4096), help="side of the synthetic scenes (default 256)")
+    p.add_argument("--scene-style", help="synthetic scenes: train (default: geometric shapes), emoji (half of the "
+                   "groups copies of one emoji: people, animals, food, objects; needs fonts-noto-color-emoji and/or "
+                   "fonts-symbola, else falls back to the shapes) or emoji:F for a share F of the groups")  # fmt: skip
+    p.add_argument("--emoji-font", help="Noto Color Emoji font file (sets IFCN_EMOJI_FONT; default: the usual paths)")
+    p.add_argument("--symbol-font", help="Symbola font file (sets IFCN_SYMBOL_FONT; default: the usual paths)")
     p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet "
                    "(default: random)")  # fmt: skip
     p.add_argument("--max-bad-steps", type=T.positive_int, help="stop after this many non-finite losses (default 20)")

@@ -49,6 +49,7 @@ class TrainConfig:
     short_sides: tuple[int, ...] = TINY_SHORT_SIDES
     # data
     image_size: int = 256  # synthetic scenes' side
+    synthetic_style: str = "train"  # synthetic scenes' SceneStyle: train | emoji | emoji:F (ifcn_viz.data.synthetic)
     train_scenes: int = 2000  # synthetic scenes, generated on first use and cached; scene i has seed (seed, i)
     coco_ann: str | None = None
     image_dir: str | None = None
@@ -103,6 +104,11 @@ class TrainConfig:
             raise ValueError("--dataset coco needs --coco-ann FILE.json and --image-dir DIR")
         if self.dataset == "voc" and not self.voc_root:
             raise ValueError("--dataset voc needs --voc-root DIR (the VOC2012 folder with JPEGImages/)")
+        if self.synthetic_style == "independent":
+            raise ValueError("the independent yardstick's scene style is never trained on")
+        from ifcn_viz.data.synthetic import get_style
+
+        get_style(self.synthetic_style)  # an unknown name raises, naming the choices
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
