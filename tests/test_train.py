@@ -71,6 +71,24 @@ def test_checkpoint_round_trip_and_card(tmp_path):
     assert state["step"] == 2
 
 
+def test_a_run_stopped_during_its_final_evaluation_keeps_the_last_steps_weights(tmp_path, monkeypatch):
+    """The final evaluation can take minutes (a GPU run was once cut there at a deadline): the last step's weights
+    are written before it, and the card gets the metrics after it."""
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_mod, "evaluate_model", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_cfg(tmp_path / "r", iters=3, ckpt_every=100, eval_images=2))
+    card = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
+    assert (card["step"], card["iters"], card["images_seen"]) == (3, 3, 3 * 2)
+    assert int(load_train_state(tmp_path / "r" / STATE_NAME)["step"]) == 3
+    monkeypatch.setattr(loop_mod, "evaluate_model", lambda *a, **k: {"AR@100": 0.5})
+    train(small_cfg(tmp_path / "s", iters=3, ckpt_every=100, eval_images=2))
+    assert json.loads((tmp_path / "s" / "checkpoint.json").read_text())["metrics"] == {"AR@100": 0.5}
+
+
 def test_resume_continues_step_count_schedule_and_data_exactly(tmp_path):
     straight = train(small_cfg(tmp_path / "a"))
     train(small_cfg(tmp_path / "b"), stop_at=2)

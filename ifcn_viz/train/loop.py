@@ -402,21 +402,22 @@ def train(
                     say(f"step {step}/{cfg.iters}  loss {rec['loss']:.4f}  lr {lr:.2e}  {ips:.1f} img/s")
             bar.update(1)
             is_last = step == end
-            if (
-                info.is_main
-                and cfg.eval_images > 0
-                and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters)
-            ):
-                metrics = evaluate_model(model, cfg, out, say=say, bar=say.bar)
-                logger.log({"step": step, **{f"eval/{k}": v for k, v in metrics.items()}})
-                say(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.startswith("AR")))
+            evaluate = (info.is_main and cfg.eval_images > 0
+                        and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.iters))  # fmt: skip
             due = step % interval == 0 or time.monotonic() - t_ckpt >= ckpt_seconds
-            if info.is_main and (due or is_last):
-                wall = elapsed_before + time.perf_counter() - t_start
-                ckpt_path = _write_checkpoint(
-                    model, optimizer, scaler, cfg, step, bad_steps, wall, metrics, command, info, out
-                )
-                t_ckpt = time.monotonic()
+            # the last step's weights are written before its evaluation (which can take minutes) and again after
+            # it with the metrics, so a run stopped during the final evaluation keeps its trained weights
+            for when in ("before", "after") if is_last and evaluate else ("after",):
+                if when == "after" and evaluate:
+                    metrics = evaluate_model(model, cfg, out, say=say, bar=say.bar)
+                    logger.log({"step": step, **{f"eval/{k}": v for k, v in metrics.items()}})
+                    say(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.startswith("AR")))
+                if info.is_main and (due or is_last):
+                    wall = elapsed_before + time.perf_counter() - t_start
+                    ckpt_path = _write_checkpoint(
+                        model, optimizer, scaler, cfg, step, bad_steps, wall, metrics, command, info, out
+                    )
+                    t_ckpt = time.monotonic()
         bar.close()
         logger.close()
         D.barrier(info)
@@ -454,6 +455,7 @@ def _write_checkpoint(
         "precision": dtype_name(resolve_amp(cfg.amp, info.device)),
         "step": step,
         "iters": cfg.iters,
+        "images_seen": step * cfg.batch_size * info.world_size,
         "wall_time_s": round(wall, 1),
         "metrics": metrics,
         "infer_config": dataclasses.asdict(preset.infer),

@@ -148,10 +148,10 @@ SHIPPED_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                       eval_images=50, ckpt_every=150, eval_every=0),
     },
     "gpu": {
-        "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=6000, batch_size=64, lr=3e-3,
+        "tiny": dict(preset="tiny", dataset="synthetic", seed=0, iters=2556, batch_size=64, lr=3e-3,
                      warmup=200, train_scenes=20_000, synthetic_style="emoji", eval_images=50, eval_every=0,
                      ckpt_minutes=2.0),
-        "small": dict(preset="small", dataset="synthetic", seed=0, iters=4000, batch_size=64, lr=3e-3,
+        "small": dict(preset="small", dataset="synthetic", seed=0, iters=1595, batch_size=64, lr=3e-3,
                       warmup=200, train_scenes=20_000, synthetic_style="emoji", eval_images=50, eval_every=0,
                       ckpt_minutes=2.0),
     },
