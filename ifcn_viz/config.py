@@ -20,6 +20,9 @@ HEADS: dict[str, str] = {
     "fc": "the DeepMask-style sliding fc mask head, the paper's ablation baseline (k becomes m)",
     "learned": "k^2 score maps and a learned assembler: each window cell mixes the k^2 maps (k becomes m; ours)",
 }
+# Training data sources (``TrainConfig.dataset``, ``ifcn-viz train --dataset``) and mixed-precision modes (``--amp``).
+DATASETS: tuple[str, ...] = ("synthetic", "coco", "voc")
+AMP: tuple[str, ...] = ("auto", "bf16", "fp16", "none")
 # How the learned assembler starts (``head="learned"``, ifcn_viz/model/learned_assembler.py).
 ASSEMBLER_INITS: tuple[str, ...] = ("onehot", "random")
 

@@ -42,3 +42,35 @@ def test_layers_do_not_import_upwards(folder, forbidden):
 def test_result_types_and_config_are_leaves():
     assert _imports(PKG / "inference" / "types.py") == set()
     assert not {n for n in _imports(PKG / "config.py") if n.startswith("ifcn_viz.model")}
+
+
+def _module_cycles(folder: str) -> list[list[str]]:
+    """The import circles among the modules of one package folder (depth-first search over ``_imports``)."""
+    pkg = f"ifcn_viz.{folder}"
+    paths = {f"{pkg}.{p.stem}": p for p in sorted((PKG / folder).glob("*.py")) if p.stem != "__init__"}
+    graph = {m: sorted(n for n in _imports(p) if n in paths and n != m) for m, p in paths.items()}
+    # `from ifcn_viz.model import fc_baseline` names a submodule through the package
+    for m, p in paths.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == pkg:
+                graph[m] += [f"{pkg}.{a.name}" for a in node.names if f"{pkg}.{a.name}" in paths]
+    cycles, state = [], {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = "open"
+        for n in graph[m]:
+            if state.get(n) == "open":
+                cycles.append(stack[stack.index(n) :] + [n])
+            elif n not in state:
+                visit(n, [*stack, n])
+        state[m] = "done"
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+    return cycles
+
+
+@pytest.mark.parametrize("folder", ["model", "inference", "app", "viz"])
+def test_no_import_circles(folder):
+    assert _module_cycles(folder) == []

@@ -8,10 +8,7 @@ import sys
 from pathlib import Path
 
 from ifcn_viz import cliargs as T
-from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
-
-DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
-AMP = ("auto", "bf16", "fp16", "none")
+from ifcn_viz.config import AMP, ASSEMBLER_INITS, DATASETS, HEADS, PRESETS
 
 
 def _config_from_args(args: argparse.Namespace):

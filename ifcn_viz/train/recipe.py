@@ -8,7 +8,7 @@
 
 :func:`train_config` is the one place a :class:`TrainConfig` is built -- by the CLI, the ablation, the app's live
 training and the tests: the preset's recipe, then (optionally) the shipped model's recorded recipe, then the
-caller's explicit settings.  A preset without an entry in :data:`RECIPES` trains with the paper's recipe.
+caller's explicit settings.  A preset without an entry in :data:`RECIPES` is an error that names the entry to add.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
+from ifcn_viz.config import AMP, ASSEMBLER_INITS, DATASETS, HEADS, PRESETS
 from ifcn_viz.data.transforms import PAPER_SHORT_SIDES, TINY_SHORT_SIDES
-
-DATASETS = ("synthetic", "coco", "voc")
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,8 @@ class TrainConfig:
             raise ValueError(
                 f"optimizer must be adamw|sgd and schedule cosine|step, got {self.optimizer}, {self.schedule}"
             )
-        if self.amp not in ("auto", "bf16", "fp16", "none"):
-            raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
+        if self.amp not in AMP:
+            raise ValueError(f"amp must be {', '.join(AMP[:-1])} or {AMP[-1]}, got {self.amp!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.assembler_init not in ASSEMBLER_INITS:
@@ -143,7 +141,7 @@ SHIPPED_NAMES: dict[str, str] = {"tiny": "shipped", "small": "small"}
 
 
 def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; the paper's for a preset without one),
+    """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; a preset without one is an error),
     then with ``shipped`` the shipped model's recorded recipe (:data:`SHIPPED_RECIPE`), then ``settings`` -- the
     caller's explicit choices, where ``None`` means "not given".  ``out`` defaults to ``runs/<preset>``."""
     if preset not in PRESETS:
@@ -153,7 +151,12 @@ def train_config(preset: str = "tiny", *, shipped: bool = False, **settings: Any
     if unknown:
         raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
     given = {k: v for k, v in settings.items() if v is not None}
-    values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES.get(preset, RECIPES["paper"])}
+    if preset not in RECIPES:
+        raise ValueError(
+            f"preset {preset!r} has no training recipe: add RECIPES[{preset!r}] in ifcn_viz/train/recipe.py "
+            "(e.g. a copy of RECIPES['paper'] for the paper's SGD, or of RECIPES['tiny'] for AdamW)"
+        )
+    values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES[preset]}
     if shipped:
         if preset not in SHIPPED_RECIPES or given.get("dataset", "synthetic") != "synthetic":
             raise ValueError(
