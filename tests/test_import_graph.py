@@ -74,3 +74,32 @@ def _module_cycles(folder: str) -> list[list[str]]:
 @pytest.mark.parametrize("folder", ["model", "inference", "app", "viz"])
 def test_no_import_circles(folder):
     assert _module_cycles(folder) == []
+
+
+def _literal_number(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+@pytest.mark.parametrize("folder", ["app", "inference", "viz", "model"])
+def test_the_numbers_a_user_can_move_have_one_source(folder):
+    """Thresholds, IoUs and ideal logits come from ifcn_viz.config as defaults: no parameter restates one, and no
+    slider of the app types its own float range."""
+    bad = []
+    for path in sorted((PKG / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args][-len(a.defaults) :] if a.defaults else []
+                pairs = [*zip(params, a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+                for arg, default in pairs:
+                    moved = any(w in arg.arg for w in ("threshold", "iou", "logit"))
+                    if moved and default is not None and _literal_number(default) and arg.arg != "min_iou":
+                        bad.append(f"{path.name}:{node.lineno} {node.name}({arg.arg}=...)")
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Slider":
+                floats = [v for v in [*node.args, *(k.value for k in node.keywords)]
+                          if _literal_number(v) and isinstance(getattr(v, "value", None), float)]  # fmt: skip
+                if floats:
+                    bad.append(f"{path.name}:{node.lineno} gr.Slider with float literals")
+    assert not bad, bad

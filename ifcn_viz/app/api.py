@@ -26,6 +26,7 @@ from ifcn_viz.app.errors import user_message
 from ifcn_viz.app.server import AppContext
 from ifcn_viz.app.session import ImageSession, open_session
 from ifcn_viz.app.uploads import uploaded_file
+from ifcn_viz.config import MASK_THRESHOLD, NMS_IOU, TOP_N, WINDOW_THRESHOLD, YARDSTICKS
 from ifcn_viz.inference.predictor import Predictor
 from ifcn_viz.precision import inference_dtype
 
@@ -111,7 +112,7 @@ def model_description(p: Predictor) -> dict[str, Any]:
     yard = card.get("yardsticks") if isinstance(card.get("yardsticks"), dict) else {}
     yardsticks = {
         name: {k: v for k, v in (_plain(yard.get(name)) or {}).items() if isinstance(v, (int, float))}
-        for name in ("validation", "independent", "real_photos")
+        for name in YARDSTICKS
         if isinstance(yard.get(name), dict)
     }
     infer = p.infer
@@ -165,9 +166,9 @@ def register_api(ctx: AppContext) -> None:
     def upload(
         image: FileData | str,
         name: str = "",
-        top_n: int = 10,
-        mask_threshold: float = 0.4,
-        nms_iou: float = 0.8,
+        top_n: int = TOP_N,
+        mask_threshold: float = MASK_THRESHOLD,
+        nms_iou: float = NMS_IOU,
         scale: int = -1,
         images: bool = False,
         request: gr.Request = None,
@@ -191,13 +192,13 @@ def register_api(ctx: AppContext) -> None:
         return {"session": token, **_explore_answer(ctx, session, top_n, mask_threshold, nms_iou, scale, images)}
 
     @as_gr_error
-    def example(name: str, top_n: int = 10, images: bool = False, request: gr.Request = None) -> dict:
+    def example(name: str, top_n: int = TOP_N, images: bool = False, request: gr.Request = None) -> dict:
         """Open one of the offline examples (see ``examples``) as a new session."""
         image, masks = vw.example_image(name), vw.example_masks(name)
         session = open_session(ctx.shared(), image, f"example: {name}", ctx.label_for(None), masks,
                                "synthetic scene" if masks is not None else "")  # fmt: skip
         token = ctx.store.put(session, client_of(request))
-        return {"session": token, **_explore_answer(ctx, session, top_n, 0.4, 0.8, -1, images)}
+        return {"session": token, **_explore_answer(ctx, session, top_n, MASK_THRESHOLD, NMS_IOU, -1, images)}
 
     def examples() -> list[str]:
         """The names of the offline examples."""
@@ -205,14 +206,16 @@ def register_api(ctx: AppContext) -> None:
 
     @as_gr_error
     def proposals(
-        session: str, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int = -1,
-        images: bool = False,
+        session: str, top_n: int = TOP_N, mask_threshold: float = MASK_THRESHOLD, nms_iou: float = NMS_IOU,
+        scale: int = -1, images: bool = False,
     ) -> dict:  # fmt: skip
         """Top-N segment proposals of a session's image (no backbone run)."""
         return _explore_answer(ctx, ctx.store.get(session), top_n, mask_threshold, nms_iou, scale, images)
 
     @as_gr_error
-    def window(session: str, x: float, y: float, scale: int = -1, threshold: float = 0.5, images: bool = False) -> dict:
+    def window(
+        session: str, x: float, y: float, scale: int = -1, threshold: float = WINDOW_THRESHOLD, images: bool = False
+    ) -> dict:
         """The window centred at the feature cell under pixel (x, y), assembled from the cached maps."""
         s = ctx.store.get(session)
         views = vw.window_at(s, x, y, scale, threshold, maps=images)
@@ -246,7 +249,7 @@ def register_api(ctx: AppContext) -> None:
         return data
 
     @as_gr_error
-    def draw(session: str, coco: str = "", x: float = -1, y: float = -1, threshold: float = 0.5,
+    def draw(session: str, coco: str = "", x: float = -1, y: float = -1, threshold: float = WINDOW_THRESHOLD,
              images: bool = False) -> dict:  # fmt: skip
         """Your own instances on a session's image: ``coco`` is a COCO instances JSON (text) of this image -- the
         Draw tab's download, or your own; empty: the session's known instances (a synthetic example's, or the
@@ -279,7 +282,8 @@ def register_api(ctx: AppContext) -> None:
         return out
 
     @as_gr_error
-    def inspect(session: str, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int = -1,
+    def inspect(session: str, top_n: int = TOP_N, mask_threshold: float = MASK_THRESHOLD, nms_iou: float = NMS_IOU,
+                scale: int = -1,
                 use_gt: bool = True, step: int = 0, images: bool = False) -> dict:  # fmt: skip
         """The proposal funnel of a session's image (windows per stage and scale; with its known instances, recall
         at each stage and where each missed object was lost), NMS step ``step`` (who suppressed whom) and the

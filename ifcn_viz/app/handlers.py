@@ -24,6 +24,7 @@ from ifcn_viz.app.layout import Page, scale_dropdown_choices
 from ifcn_viz.app.server import AppContext
 from ifcn_viz.app.session import ImageSession, model_label, open_session, reopen
 from ifcn_viz.app.uploads import describe_conversion, upload_dir
+from ifcn_viz.config import NMS_MAX_STEPS, YARDSTICK_METRICS, YARDSTICKS
 from ifcn_viz.inference.predictor import Predictor
 
 Out = dict[Any, Any]
@@ -321,7 +322,7 @@ class Handlers:
         try:
             if sess is None or trace is None:
                 raise ValueError("press *Inspect this image* first")
-            n = min(views.NMS_MAX_STEPS, len(trace.nms_trace))
+            n = min(NMS_MAX_STEPS, len(trace.nms_trace))
             return {self.page.in_nms: views.nms_view(sess, trace, max(0, min(int(step), n - 1)), float(iou))}
         except Exception as err:  # noqa: BLE001
             return {self.page.status: failed(err, "Could not show the NMS step")}
@@ -329,7 +330,7 @@ class Handlers:
     def on_nms_next(self, step, sess, trace, iou) -> Out:
         if sess is None or trace is None:
             return self.on_nms_step(0, sess, trace, iou)
-        n = max(1, min(views.NMS_MAX_STEPS, len(trace.nms_trace)))
+        n = max(1, min(NMS_MAX_STEPS, len(trace.nms_trace)))
         nxt = (int(step) + 1) % n
         return {self.page.in_step: nxt, **self.on_nms_step(nxt, sess, trace, iou)}
 
@@ -429,11 +430,9 @@ class Handlers:
             lines.append(f"- steps trained: {training['steps']:,}")
         if d.get("metrics"):
             lines.append("- metrics: " + " · ".join(f"{k} {v:.3f}" for k, v in d["metrics"].items()))
-        names = {"validation": "its own validation scenes", "independent": "independent synthetic scenes (styles "
-                 "it never saw)", "real_photos": "46 hand-drawn objects on 7 real photographs"}  # fmt: skip
         for name, m in d.get("yardsticks", {}).items():
-            parts = [f"{k} {m[k]:.2f}" for k in ("AR@10", "AR@100", "recall50@100") if k in m]
-            lines.append(f"- on {names.get(name, name)}: " + ", ".join(parts))
+            parts = [f"{k} {m[k]:.2f}" for k in YARDSTICK_METRICS if k in m]
+            lines.append(f"- on {YARDSTICKS[name][1] if name in YARDSTICKS else name}: " + ", ".join(parts))
         if (training.get("data") or {}).get("dataset") == "synthetic":
             lines.append(
                 "\n**What to expect on your photos.** This model has only ever seen *synthetic* scenes: flat shapes "

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from ifcn_viz.app import views
+from ifcn_viz.config import APP_MAX_TOP_N, MASK_THRESHOLD_SLIDER, NMS_IOU, NMS_IOU_SLIDER, NMS_MAX_STEPS, TOP_N
 
 ABOUT = Path(__file__).with_name("about.md")
 CSS = """
@@ -166,10 +167,12 @@ def explore_tab(page: Page, predictor: Any) -> None:
                                   type="filepath", image_mode=None, height=140, elem_id="paste")  # fmt: skip
             page.example = gr.Dropdown(views.example_names(), value=None, label="...or open an example",
                                        elem_id="example")  # fmt: skip
-            page.top_n = gr.Slider(1, views.MAX_TOP_N, value=10, step=1, label="top-N proposals")
-            page.thr = gr.Slider(0.05, 0.95, value=infer.mask_threshold, step=0.05,
+            page.top_n = gr.Slider(1, APP_MAX_TOP_N, value=TOP_N, step=1, label="top-N proposals")
+            page.thr = gr.Slider(MASK_THRESHOLD_SLIDER.lo, MASK_THRESHOLD_SLIDER.hi, value=infer.mask_threshold,
+                                 step=MASK_THRESHOLD_SLIDER.step,
                                  label="mask threshold (not in the paper; FCIS 0.4, DeepMask 0.2)")  # fmt: skip
-            page.iou = gr.Slider(0.1, 1.0, value=infer.nms_iou, step=0.05, label="NMS IoU (paper: 0.8)")
+            page.iou = gr.Slider(NMS_IOU_SLIDER.lo, NMS_IOU_SLIDER.hi, value=infer.nms_iou, step=NMS_IOU_SLIDER.step,
+                                 label=f"NMS IoU (paper: {NMS_IOU})")
             page.scale = gr.Dropdown(scale_dropdown_choices(predictor), value=-1, label="scale", elem_id="scale")
         with gr.Column(scale=2):
             page.ex_image = picture("your image: click a pixel to see the window centred there", "ex_image")
@@ -273,7 +276,7 @@ def inspect_tab(page: Page) -> None:
         page.in_funnel = titled("the proposal funnel", "in_funnel")
         page.in_missed = titled("ground truth: found, or the stage that lost it", "in_missed")
     with gr.Row():
-        page.in_step = gr.Slider(0, 29, value=0, step=1, label="NMS step", elem_id="in_step")
+        page.in_step = gr.Slider(0, NMS_MAX_STEPS - 1, value=0, step=1, label="NMS step", elem_id="in_step")
         page.in_next = gr.Button("Next NMS step >", elem_id="in_next")
     page.in_nms = titled("NMS, one candidate at a time: who suppressed whom", "in_nms")
     page.in_obj = titled("objectness histograms", "in_obj")

@@ -16,6 +16,16 @@ import numpy as np
 import torch
 
 from ifcn_viz.app.session import DISPLAY_MAX_SIDE, ImageSession
+from ifcn_viz.config import (
+    APP_MAX_TOP_N,
+    FOUND_IOU,
+    IDEAL_LOGIT,
+    MASK_THRESHOLD,
+    NMS_IOU,
+    NMS_MAX_STEPS,
+    TOP_N,
+    WINDOW_THRESHOLD,
+)
 from ifcn_viz.inference.predictor import Predictor
 from ifcn_viz.inference.types import Proposals, WindowResult
 from ifcn_viz.inference.window import WindowGrid
@@ -23,8 +33,6 @@ from ifcn_viz.inference.window import WindowGrid
 EXPLORE_PRE_NMS_TOP_K = 300
 """Candidates kept before NMS in the explorer (ours; the Predictor's default is the preset's, e.g. 1000): the
 top-N shown (at most 50) come from the best few hundred windows, and the page stays interactive on a CPU."""
-
-MAX_TOP_N = 50
 
 _SKIMAGE_EXAMPLES = {"coins": "coins", "astronaut": "astronaut", "coffee": "coffee", "chelsea (cat)": "chelsea"}
 SYNTHETIC_SEEDS = (1, 2, 3)
@@ -93,8 +101,8 @@ def scale_choices(predictor: Predictor) -> list[tuple[str, int]]:
 
 
 def check_proposal_params(top_n: int, mask_threshold: float, nms_iou: float) -> tuple[int, float, float]:
-    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer, float)) or not 1 <= top_n <= MAX_TOP_N:
-        raise ValueError(f"top_n must be an integer in 1..{MAX_TOP_N}, got {top_n!r}")
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer, float)) or not 1 <= top_n <= APP_MAX_TOP_N:
+        raise ValueError(f"top_n must be an integer in 1..{APP_MAX_TOP_N}, got {top_n!r}")
     if not isinstance(mask_threshold, (int, float)) or not 0.0 < float(mask_threshold) < 1.0:
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold!r}")
     if not isinstance(nms_iou, (int, float)) or not 0.0 < float(nms_iou) <= 1.0:
@@ -155,7 +163,11 @@ def proposals_data(session: ImageSession, props: Proposals, top_n: int) -> dict[
 
 
 def proposals(
-    session: ImageSession, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int | None = None
+    session: ImageSession,
+    top_n: int = TOP_N,
+    mask_threshold: float = MASK_THRESHOLD,
+    nms_iou: float = NMS_IOU,
+    scale: int | None = None,
 ) -> tuple[Proposals, dict[str, Any]]:
     """Top-N proposals from all scales (``scale`` None / -1) or one scale (paper, Sec. 3.3)."""
     top_n, thr, iou = check_proposal_params(top_n, mask_threshold, nms_iou)
@@ -168,7 +180,11 @@ def proposals(
 
 
 def explore(
-    session: ImageSession, top_n: int = 10, mask_threshold: float = 0.4, nms_iou: float = 0.8, scale: int | None = None
+    session: ImageSession,
+    top_n: int = TOP_N,
+    mask_threshold: float = MASK_THRESHOLD,
+    nms_iou: float = NMS_IOU,
+    scale: int | None = None,
 ) -> ExploreViews:
     """Everything the Explore tab shows for the session's image: mosaic, objectness, proposals."""
     from ifcn_viz.viz.maps import objectness_overlay
@@ -252,7 +268,7 @@ def objectness_data(session: ImageSession, si: int, top: int = OBJECTNESS_TOP) -
                       "logit": round(float(o[cy, cx]), 4),
                       "window_xyxy": [round(float(v), 1) for v in box.tolist()]})  # fmt: skip
     return {**session.summary(), "scale": si, "shorter_side": sm.shorter_side, "feature_hw": list(sm.feature_hw),
-            "windows": int(o.numel()), "windows_at_least_0.5": int((prob >= 0.5).sum()),
+            "windows": int(o.numel()), "windows_at_least_0.5": int((prob >= WINDOW_THRESHOLD).sum()),
             "logit_min_max": [round(float(o.min()), 4), round(float(o.max()), 4)],
             "objectness_mean": round(float(prob.mean()), 5),
             "peaks": peaks, "note": "peaks: local maxima (5 x 5 cells) of the objectness, best first; "
@@ -297,7 +313,12 @@ def window_data(session: ImageSession, w: WindowResult, x: float, y: float, thre
 
 
 def window_at(
-    session: ImageSession, x: float, y: float, scale: int | None = None, threshold: float = 0.5, maps: bool = True
+    session: ImageSession,
+    x: float,
+    y: float,
+    scale: int | None = None,
+    threshold: float = WINDOW_THRESHOLD,
+    maps: bool = True,
 ) -> WindowViews:
     """The window centred at the feature cell under original pixel (x, y): assembled from the cached maps
     (no backbone run) and drawn: on the image, as an m x m mask, pasted back, and (``maps``) its source maps."""
@@ -472,12 +493,12 @@ def ideal_at_scale(session: ImageSession, masks: np.ndarray, scale: int | None =
     scaled = F.interpolate(t, size=(rh, rw), mode="nearest")[0].bool().numpy()
     ideal = ideal_score_maps(scaled, p.k, p.m, sm.stride)
     hf, wf = sm.feature_hw
-    maps = torch.full((p.k * p.k, hf, wf), -10.0)
-    obj = torch.full((hf, wf), -10.0)
+    maps = torch.full((p.k * p.k, hf, wf), -IDEAL_LOGIT)
+    obj = torch.full((hf, wf), -IDEAL_LOGIT)
     ch, cw = min(hf, ideal.score_maps.shape[1]), min(wf, ideal.score_maps.shape[2])
     maps[:, :ch, :cw] = ideal.score_maps[:, :ch, :cw]
     obj[:ch, :cw] = ideal.objectness[0, :ch, :cw]
-    grid = WindowGrid(dataclasses.replace(sm, score_maps=maps, objectness=obj), p.m, -10.0)
+    grid = WindowGrid(dataclasses.replace(sm, score_maps=maps, objectness=obj), p.m, -IDEAL_LOGIT)
     centers = ideal.centers.numpy().copy()
     ok = centers[:, 0] >= 0
     centers[ok, 0] = np.minimum(centers[ok, 0], hf - 1)
@@ -504,7 +525,7 @@ def draw_views(
     masks: Any,
     x: float | None = None,
     y: float | None = None,
-    threshold: float = 0.5,
+    threshold: float = WINDOW_THRESHOLD,
     scale: int | None = None,
     full: bool = True,
 ) -> DrawViews:
@@ -586,7 +607,7 @@ def draw_views(
 
 
 def draw_window_view(
-    session: ImageSession, masks: Any, x: float, y: float, threshold: float = 0.5, scale: int | None = None
+    session: ImageSession, masks: Any, x: float, y: float, threshold: float = WINDOW_THRESHOLD, scale: int | None = None
 ) -> np.ndarray:
     """The window under pixel (x, y) assembled from the drawn instances' ideal maps, drawn by the window view
     (on the image | assembled | pasted | its source maps); what a click on *your instances* shows."""
@@ -612,9 +633,6 @@ class InspectViews:
     trace: Proposals  # the candidates' NMS trace (no masks), for stepping
 
 
-NMS_MAX_STEPS = 30
-
-
 def _trace_only(c: Any) -> Proposals:
     """The candidates' NMS trace wrapped as (mask-less) Proposals for ``nms_steps_view``, without pasting."""
     h, w = c.image_hw
@@ -636,13 +654,13 @@ def nms_view(session: ImageSession, trace: Proposals, step: int, nms_iou: float)
 
 def inspect(
     session: ImageSession,
-    top_n: int = 10,
-    mask_threshold: float = 0.4,
-    nms_iou: float = 0.8,
+    top_n: int = TOP_N,
+    mask_threshold: float = MASK_THRESHOLD,
+    nms_iou: float = NMS_IOU,
     scale: int | None = None,
     use_gt: bool = True,
     step: int = 0,
-    iou: float = 0.5,
+    iou: float = FOUND_IOU,
 ) -> InspectViews:
     """Why the proposals are what they are: the funnel (paper, Sec. 3.3's stages, counted per scale; with the
     session's known instances, recall at each stage and where each missed object was lost), the NMS steps, and

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_area
 
+from ifcn_viz.config import FOUND_IOU
 from ifcn_viz.inference.postprocess import masks_to_boxes_exclusive, paste_window_masks, window_mask_boxes
 from ifcn_viz.inference.types import Candidates
 
@@ -192,7 +193,7 @@ def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float
 def proposal_funnel(
     predictor: Any,
     gt_masks: Any = None,
-    iou: float = 0.5,
+    iou: float = FOUND_IOU,
     every_window: bool = True,
     min_iou: float | None = None,
     **proposal_args: Any,
