@@ -281,6 +281,31 @@ def test_every_head_is_registered_once_and_build_model_is_the_one_dispatcher():
         build_model(cfg, assembler_init="zeros")
 
 
+def test_a_head_registered_in_one_place_builds_and_checkpoints(tmp_path, monkeypatch):
+    """A new mask head: its class with @register_head and a line in config.HEADS; build_model and the checkpoints
+    find it by the config's name (a packaged head's module is also imported by model/build.py)."""
+    from ifcn_viz.config import HEADS
+    from ifcn_viz.model.heads import HEAD_CLASSES, register_head
+
+    monkeypatch.setitem(HEADS, "wide", "the paper's branches with a 5 x 5 score conv (a toy)")
+    try:
+
+        @register_head("wide")
+        class Wide(InstanceFCN):
+            def build_instance_branch(self, in_channels, config):
+                branch = super().build_instance_branch(in_channels, config)
+                branch.score = nn.Conv2d(config.head_channels, config.k**2, kernel_size=5, padding=2)
+                return branch
+
+        cfg = ModelConfig(backbone="tiny", k=3, m=9, head_channels=8, backbone_width=8, head="wide")
+        model = build_model(cfg)
+        assert type(model) is Wide and model.instance.score.kernel_size == (5, 5)
+        loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "wide"))
+        assert type(loaded) is Wide and loaded.config == cfg
+    finally:
+        HEAD_CLASSES.pop("wide", None)
+
+
 def test_a_preset_without_a_recipe_is_an_error_naming_the_recipe_to_add(monkeypatch):
     from ifcn_viz.config import PRESETS, Preset
     from ifcn_viz.train.recipe import RECIPES, train_config
