@@ -451,3 +451,21 @@ def test_stop_ends_a_live_run_with_its_own_last_word():
     assert len(rest) == 1 and rest[0]["status"].startswith(STOPPED) and "step 5 / 15" in rest[0]["status"]
     assert rest[0]["trained"] is not None  # the weights of the last update are kept
     assert "Nothing is training" in h.on_stop(tab)["status"]
+
+
+def test_the_window_tab_follows_its_sliders(shared):
+    """A tab added in one module and one line (docs/ARCHITECTURE.md): opening an image spans its sliders; moving
+    them shows the window there, as the Explore tab's click does."""
+    from ifcn_viz.app import build_demo
+
+    demo = build_demo(shared)
+    page, tab = demo.page, demo.tabs["window"]
+    assert {tab.wn_x, tab.wn_y} <= page.image_outputs
+    session = open_session(shared, sample_image(4, 90, 120), "w")
+    opened = page.open(session, (5, 0.4, 0.8, -1))
+    assert opened[tab.wn_x]["maximum"] == 119 and opened[tab.wn_y]["maximum"] == 89
+    moved = tab.on_move(session, 60, 40, -1, 0.5)
+    assert moved[tab.wn_json] == cb.window_at(session, 60, 40, -1, 0.5).data
+    with pytest.warns(UserWarning):
+        assert "upload an image" in tab.on_move(None, 60, 40, -1, 0.5)[page.status]
+    assert isinstance(moved[tab.wn_marked], np.ndarray) and moved[tab.wn_marked].shape[:2] == (90, 120)

@@ -15,11 +15,13 @@ from ifcn_viz.app.tabs.inspect import InspectTab
 from ifcn_viz.app.tabs.model import ModelTab
 from ifcn_viz.app.tabs.provenance import ProvenanceTab
 from ifcn_viz.app.tabs.train import TrainTab
+from ifcn_viz.app.tabs.window import WindowTab
 
 TABS = (
     ExploreTab,
     AssembleTab,
     ProvenanceTab,
+    WindowTab,
     DrawTab,
     InspectTab,
     CompareTab,
