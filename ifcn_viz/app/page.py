@@ -12,7 +12,7 @@ tab, so a handler that opens an image or switches models never lists another tab
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
@@ -20,9 +20,6 @@ from ifcn_viz.app import views
 from ifcn_viz.app.errors import guarded, user_message
 from ifcn_viz.app.session import ImageSession, model_label, reopen
 from ifcn_viz.inference.predictor import Predictor
-
-if TYPE_CHECKING:  # server.launch reads this module's CSS
-    from ifcn_viz.app.server import AppContext
 
 Out = dict[Any, Any]
 Component = gr.components.Component
@@ -86,8 +83,8 @@ class Page:
     iou: gr.Slider
     scale: gr.Dropdown
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx  # the demo's ifcn_viz.app.server.AppContext (not imported: server.launch reads CSS here)
         self.tabs: list[Tab] = []
 
     @property
@@ -158,7 +155,8 @@ class Tab:
         self.page = page
 
     @property
-    def ctx(self) -> AppContext:
+    def ctx(self) -> Any:
+        """The demo's :class:`~ifcn_viz.app.server.AppContext`."""
         return self.page.ctx
 
     def layout(self) -> None:
