@@ -89,7 +89,7 @@ def bench_server_side(predictor: Predictor, runs: int) -> dict:
         t2 = time.perf_counter()
         cb.provenance_at(s, x, y)
         t3 = time.perf_counter()
-        s.predictor.window(x, y)
+        s.grid().window_at_pixel(x, y)
         t4 = time.perf_counter()
         clicks["explore_window"].append(t1 - t0)
         clicks["assemble_window_and_frames"].append(t2 - t1)

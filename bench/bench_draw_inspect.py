@@ -46,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import skimage.data
 
-    from ifcn_viz.app import views
+    from ifcn_viz.app import instance_views, views
     from ifcn_viz.app.instances import layer_from_masks, masks_from_layers
     from ifcn_viz.app.session import open_session
     from ifcn_viz.checkpoints import WEIGHTS_DIR
@@ -61,21 +61,26 @@ def main() -> None:
     cx, cy = 340.0, 170.0
     res = {
         "editor layers -> masks": timed(lambda: masks_from_layers([layer], s.hw), args.runs),
-        "stroke -> ideal maps (live preview)": timed(lambda: views.draw_views(s, masks, full=False), args.runs),
-        "drawing -> all Draw views": timed(lambda: views.draw_views(s, masks), args.runs),
+        "stroke -> ideal maps (live preview)": timed(
+            lambda: instance_views.draw_views(s, masks, full=False), args.runs
+        ),
+        "drawing -> all Draw views": timed(lambda: instance_views.draw_views(s, masks), args.runs),
         "click -> window from the ideal maps": timed(
-            lambda: (views.draw_views(s, masks, cx, cy, full=False), views.draw_window_view(s, masks, cx, cy)),
+            lambda: (
+                instance_views.draw_views(s, masks, cx, cy, full=False),
+                instance_views.draw_window_view(s, masks, cx, cy),
+            ),
             args.runs,
         ),
-        "Inspect (funnel with GT, NMS, histograms)": timed(lambda: views.inspect(s), args.runs),
-        "Inspect, no GT": timed(lambda: views.inspect(s, use_gt=False), args.runs),
+        "Inspect (funnel with GT, NMS, histograms)": timed(lambda: instance_views.inspect(s), args.runs),
+        "Inspect, no GT": timed(lambda: instance_views.inspect(s, use_gt=False), args.runs),
         "mosaic click -> large single map": timed(lambda: views.map_view(s, 7, None, cx, cy), args.runs),
         "Explore click -> mosaic with the window": timed(
             lambda: views.explore_mosaic(s, predictor.default_scale, (cx, cy)), args.runs
         ),
     }
-    ins = views.inspect(s)
-    t = timed(lambda: views.nms_view(s, ins.trace, 5, 0.8), args.runs)
+    ins = instance_views.inspect(s)
+    t = timed(lambda: instance_views.nms_view(s, ins.trace, 5, 0.8), args.runs)
     res["NMS step"] = t
     out = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "image": "astronaut 512x512",
            "results": res}  # fmt: skip

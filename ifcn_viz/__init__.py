@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "InstanceFCN": "ifcn_viz.model.instance_fcn",
     "InstanceFCNOutput": "ifcn_viz.model.instance_fcn",
-    "build_model": "ifcn_viz.model.instance_fcn",
+    "build_model": "ifcn_viz.model.build",
     "Predictor": "ifcn_viz.inference.predictor",
     "load_checkpoint": "ifcn_viz.checkpoints",
     "save_checkpoint": "ifcn_viz.checkpoints",

@@ -151,7 +151,7 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]
 def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.device = "cpu"):
     """Return ``(model, card)``: the card's model (an :class:`InstanceFCN`, or the fc baseline for
     ``head="fc"``) in eval mode on ``device``, and its card (the JSON beside the file wins over the embedded one)."""
-    from ifcn_viz.model.instance_fcn import build_model
+    from ifcn_viz.model.build import build_model
 
     path = resolve(name_or_path)
     state, embedded = _read_tensors(path)

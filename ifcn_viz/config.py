@@ -20,6 +20,10 @@ HEADS: dict[str, str] = {
     "fc": "the DeepMask-style sliding fc mask head, the paper's ablation baseline (k becomes m)",
     "learned": "k^2 score maps and a learned assembler: each window cell mixes the k^2 maps (k becomes m; ours)",
 }
+# Training data sources (``TrainConfig.dataset``, ``ifcn-viz train --dataset``) and mixed-precision modes (``--amp``).
+DATASETS: tuple[str, ...] = ("synthetic", "coco", "voc")
+AMP: tuple[str, ...] = ("auto", "bf16", "fp16", "none")  # TrainConfig.amp, --amp (ifcn_viz/precision.py)
+SHIPPED_WHERE: tuple[str, ...] = ("cpu", "gpu")  # --shipped: the recipes of ifcn_viz/train/recipe.py
 # How the learned assembler starts (``head="learned"``, ifcn_viz/model/learned_assembler.py).
 ASSEMBLER_INITS: tuple[str, ...] = ("onehot", "random")
 
@@ -88,8 +92,41 @@ class ModelConfig:
         return cls(**d)
 
 
+# ---------------------------------------------------------------------------------- the numbers a user can move
+# One source each: InferConfig's defaults, the app's sliders, the API's defaults, the viz's and the CLI's help read
+# them here (a test finds no other literal of them in the app).
+MASK_THRESHOLD = 0.4  # (uncertain) proposals' masks: pasted probability >= this; not stated: FCIS 0.4, DeepMask 0.2
+WINDOW_THRESHOLD = 0.5  # (ours) one window's mask on its own (a click, the Draw tab, the viz): probability >= this
+NMS_IOU = 0.8  # (paper) NMS on the masks' tight boxes at this IoU
+IDEAL_LOGIT = 10.0  # (ours) ideal score maps: +this inside an instance's sub-window, -this elsewhere and off the map
+FOUND_IOU = 0.5  # (COCO) an object counts as found by a proposal at mask IoU >= this (recall@0.5)
+TOP_N = 10  # (ours) the app's and the API's default number of proposals shown (AR uses InferConfig.top_n)
+APP_MAX_TOP_N = 50  # (ours) the app's top-N slider and the API stop here (a page shows at most this many masks)
+NMS_MAX_STEPS = 30  # (ours) NMS steps the app can step through and draw (the slider runs 0 .. NMS_MAX_STEPS - 1)
+
+
+@dataclass(frozen=True)
+class SliderRange:
+    """The range (and step) the app's slider offers for a number; the API and the CLI check their own bounds."""
+
+    lo: float
+    hi: float
+    step: float
+
+
+MASK_THRESHOLD_SLIDER = SliderRange(0.05, 0.95, 0.05)
+NMS_IOU_SLIDER = SliderRange(0.1, 1.0, 0.05)
+
+# The yardsticks a model is measured on (ifcn_viz/train/yardsticks.py; the app's Model tab): name -> (short label
+# for tables, what it is for the app's model description); and the numbers reported on each.
+YARDSTICKS: dict[str, tuple[str, str]] = {
+    "validation": ("own validation", "its own validation scenes"),
+    "independent": ("independent synthetic", "independent synthetic scenes (styles it never saw)"),
+    "real_photos": ("real photographs", "46 hand-drawn objects on 7 real photographs"),
+}
+YARDSTICK_METRICS: tuple[str, ...] = ("AR@10", "AR@100", "recall50@100")
+
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")  # InferConfig.precision (ifcn_viz/precision.py)
-AMP_CHOICES: tuple[str, ...] = ("auto", "bf16", "fp16", "none")  # TrainConfig.amp, --amp (ifcn_viz/precision.py)
 PAPER_SCALES: tuple[int, ...] = (119, 178, 267, 400, 600, 900)  # (uncertain) shorter sides at inference
 
 
@@ -103,8 +140,8 @@ class InferConfig:
     scale_step: float = 2.0**0.5  # (ours) adaptive: ratio between neighbouring scales, at most the training band
     max_pixels: int = 2_500_000  # (ours) adaptive: budget on the pixels of all scales together
     pre_nms_top_k: int = 2000  # (ours) windows kept per image before mask pasting and NMS
-    nms_iou: float = 0.8  # (paper) NMS on the masks' tight boxes at IoU 0.8
-    mask_threshold: float = 0.4  # (uncertain) not stated; FCIS uses 0.4, DeepMask 0.2
+    nms_iou: float = NMS_IOU  # (paper) NMS on the masks' tight boxes at IoU 0.8
+    mask_threshold: float = MASK_THRESHOLD  # (uncertain) not stated; FCIS uses 0.4, DeepMask 0.2
     top_n: int = 100  # (paper) 10 / 100 / 1000 for AR
     # (ours) the backbone's float type: "auto" = bf16 autocast where the device computes bf16 natively, else fp32;
     # "fp32"; "bf16" (ifcn_viz/precision.py)

@@ -367,11 +367,6 @@ def save_json(path: str | Path, obj: Any) -> None:
     atomic_write_json(path, obj)
 
 
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    with open(path) as fh:
-        return json.load(fh)
-
-
 def coco_gt_from_masks(
     masks_per_image: Sequence[np.ndarray], file_names: Sequence[str] | None = None, min_area: int = 1
 ) -> dict[str, Any]:

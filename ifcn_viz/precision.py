@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ifcn_viz.config import AMP_CHOICES, PRECISIONS
+from ifcn_viz.config import AMP, PRECISIONS
 
 
 def native_bf16(device: torch.device | str) -> bool:
@@ -50,8 +50,8 @@ def training_dtype(amp: str, device: torch.device | str) -> torch.dtype | None:
     bf16, fp32 everywhere else -- a CPU without native bf16 included, where emulated bf16 is many times slower.
     """
     device = torch.device(device)
-    if amp not in AMP_CHOICES:
-        raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
+    if amp not in AMP:
+        raise ValueError(f"amp must be one of {', '.join(AMP)}, got {amp!r}")
     if amp == "none":
         return None
     if amp == "auto":

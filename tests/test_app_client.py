@@ -46,7 +46,7 @@ def decode_png(s: str) -> np.ndarray:
 
 
 def test_server_is_local_and_lists_exactly_our_endpoints(server, client):
-    from ifcn_viz.app.api import API_NAMES
+    from ifcn_viz.app.tabs import API_NAMES
 
     demo, url = server
     assert url.startswith("http://127.0.0.1:")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _app_helpers import sample_image, small_predictor
 
-from ifcn_viz.app import views
+from ifcn_viz.app import instance_views, views
 from ifcn_viz.app.instances import (
     brush_colors,
     coco_from_masks,
@@ -19,6 +19,7 @@ from ifcn_viz.app.instances import (
     write_coco,
 )
 from ifcn_viz.app.session import open_session
+from ifcn_viz.config import NMS_MAX_STEPS
 from ifcn_viz.viz.palette import RANK_PALETTE
 
 
@@ -98,11 +99,11 @@ def test_coco_round_trip_and_one_line_errors(tmp_path):
 
 def test_draw_views_ideal_maps_separate_touching_instances(session):
     m = touching()
-    v = views.draw_views(session, m)
+    v = instance_views.draw_views(session, m)
     d = v.data
     p = session.predictor
-    assert d["scale"] == views.best_scale_for(p, m)
-    lo, hi = p.levels[d["scale"]].objects
+    assert d["scale"] == instance_views.best_scale_for(session, m)
+    lo, hi = session.levels[d["scale"]].objects
     assert len(d["instances"]) == 2
     for inst in d["instances"]:
         assert inst["iou_ideal"] > 0.8  # the ideal window at each centre gives its instance back ...
@@ -117,33 +118,34 @@ def test_draw_views_ideal_maps_separate_touching_instances(session):
     assert np.array_equal(v.instances[0, 0], np.asarray(session.image[0, 0]))  # no instance painted there
     # a click on the second instance assembles the window at its centre cell
     c1 = d["instances"][1]["center_cell"]
-    grid = views.ideal_at_scale(session, m).grid
+    grid = instance_views.ideal_at_scale(session, m).grid
     ch, cw = grid.cell_size
-    v2 = views.draw_views(session, m, (c1[1] + 0.5) * cw, (c1[0] + 0.5) * ch)
+    v2 = instance_views.draw_views(session, m, (c1[1] + 0.5) * cw, (c1[0] + 0.5) * ch)
     assert v2.data["window_center"] == c1
     assert json.dumps(v2.data)  # JSON-ready
 
 
 def test_best_scale_follows_object_size(session):
-    p = session.predictor
-    assert len(p.levels) >= 2
-    for i, lv in enumerate(p.levels):
+    assert len(session.levels) >= 2
+    for i, lv in enumerate(session.levels):
         side = int(round((lv.objects[0] * lv.objects[1]) ** 0.5))  # the middle (in log size) of the sizes it serves
         m = np.zeros((1, 192, 256), bool)
         m[0, :side, :side] = True
         if side <= 192:
-            assert views.best_scale_for(p, m) == i, (i, side, lv)
-    f = [sm.factor for sm in p.scales]
+            assert instance_views.best_scale_for(session, m) == i, (i, side, lv)
+    f = [sm.factor for sm in session.scales]
     tiny = np.zeros((1, 192, 256), bool)
     tiny[10:30, 10:30] = True
-    assert f[views.best_scale_for(p, tiny)] == max(f)  # small objects are seen at the largest scale (Sec. 3.3)
+    assert f[instance_views.best_scale_for(session, tiny)] == max(
+        f
+    )  # small objects are seen at the largest scale (Sec. 3.3)
 
 
 def test_draw_rejects_nothing_drawn_and_wrong_sizes(session):
     with pytest.raises(ValueError, match="no instance drawn"):
-        views.draw_views(session, np.zeros((0, 192, 256), bool))
+        instance_views.draw_views(session, np.zeros((0, 192, 256), bool))
     with pytest.raises(ValueError, match="image's size"):
-        views.draw_views(session, np.zeros((1, 10, 10), bool))
+        instance_views.draw_views(session, np.zeros((1, 10, 10), bool))
 
 
 # ---------------------------------------------------------------------------------------------- Inspect views
@@ -152,7 +154,7 @@ def test_draw_rejects_nothing_drawn_and_wrong_sizes(session):
 def test_inspect_with_ground_truth(shared):
     name = views.example_names()[0]
     s = open_session(shared, views.example_image(name), name, "m", views.example_masks(name), "synthetic scene")
-    v = views.inspect(s, top_n=5)
+    v = instance_views.inspect(s, top_n=5)
     f = v.data["funnel"]
     assert [st["stage"] for st in f["stages"]] == ["every window", "top-k by objectness", "non-empty masks",
                                                    "after NMS", "top N"]  # fmt: skip
@@ -163,11 +165,11 @@ def test_inspect_with_ground_truth(shared):
     assert f["objects"] == len(s.gt_masks) and v.missed is not None
     assert len(v.data["objectness"]["positive"]) == len(v.data["objectness"]["ranked"])
     n = v.data["nms_steps"]
-    assert n == min(views.NMS_MAX_STEPS, len(v.trace.nms_trace)) and n > 0
-    assert views.nms_view(s, v.trace, n - 1, 0.8).shape[2] == 3
+    assert n == min(NMS_MAX_STEPS, len(v.trace.nms_trace)) and n > 0
+    assert instance_views.nms_view(s, v.trace, n - 1, 0.8).shape[2] == 3
     with pytest.raises(ValueError, match="step must be"):
-        views.nms_view(s, v.trace, n, 0.8)
-    no_gt = views.inspect(s, top_n=5, use_gt=False)
+        instance_views.nms_view(s, v.trace, n, 0.8)
+    no_gt = instance_views.inspect(s, top_n=5, use_gt=False)
     assert no_gt.missed is None and all(st["recall"] is None for st in no_gt.data["funnel"]["stages"])
     assert json.dumps(v.data)
 
@@ -175,18 +177,18 @@ def test_inspect_with_ground_truth(shared):
 def test_single_map_view_outlines_the_subwindow(session):
     img, d = views.map_view(session, 7, None, 100, 90)
     assert img.shape[2] == 3 and d["channel"] == 7 and (d["a"], d["b"]) == divmod(7, session.predictor.k)
-    assert d["window_center"] == list(session.predictor.grid(d["scale"]).cell_of_pixel(100, 90))
+    assert d["window_center"] == list(session.grid(d["scale"]).cell_of_pixel(100, 90))
     with pytest.raises(ValueError, match="channel must be"):
         views.map_view(session, 99)
 
 
 def test_mosaic_click_finds_the_map(session):
     p = session.predictor
-    si = p.default_scale
+    si = session.default_scale
     cell_px, title = views._mosaic_args(session, si)
     from ifcn_viz.viz.maps import mosaic_layout
 
-    lay = mosaic_layout(p.scales[si].score_maps, cell_px, title=title)
+    lay = mosaic_layout(session.scales[si].score_maps, cell_px, title=title)
     oy, ox = lay.origin(1, 2)
     assert views.mosaic_channel_at(session, si, ox + 1, oy + 1) == 1 * p.k + 2
     mosaic = views.explore_mosaic(session, si, (100, 90))
@@ -222,47 +224,49 @@ def select(index):
 
 
 def test_handlers_draw_download_upload_inspect(demo, session, tmp_path):
-    h, page = demo.handlers, demo.page
+    page, h, ins_tab = demo.page, demo.tabs["draw"], demo.tabs["inspect"]
     m = touching()
     editor = {"background": session.image, "layers": [painted(m)], "composite": None}
     assert set(h.on_draw_change({"background": session.image, "layers": [], "composite": None}, session)) == {
         page.status
     }
     out = h.on_draw(editor, session)
-    assert np.array_equal(out[page.dr_masks], m) and out[page.sess].gt_source == "drawn"
-    path = out[page.dr_download]["value"]
+    assert np.array_equal(out[h.dr_masks], m) and out[page.sess].gt_source == "drawn"
+    path = out[h.dr_download]["value"]
     assert np.array_equal(masks_from_coco(path, session.hw), m)  # the download reads back as the drawing
     sess = out[page.sess]
     click = h.on_draw_click(sess, m, select([150, 100]))
-    assert set(click) == {page.dr_ideal, page.dr_window, page.dr_json}
-    assert click[page.dr_json]["pixel"] == [150, 100]
-    assert click[page.dr_json]["window_center"] == list(views.ideal_at_scale(sess, m).grid.cell_of_pixel(150, 100))
+    assert set(click) == {h.dr_ideal, h.dr_window, h.dr_json}
+    assert click[h.dr_json]["pixel"] == [150, 100]
+    assert click[h.dr_json]["window_center"] == list(
+        instance_views.ideal_at_scale(sess, m).grid.cell_of_pixel(150, 100)
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
     with pytest.warns(UserWarning):
         err = h.on_coco_upload(str(bad), sess)
     assert set(err) == {page.status} and "bad.json" in err[page.status] and str(tmp_path) not in err[page.status]
     up = h.on_coco_upload(str(path), session)
-    assert np.array_equal(up[page.dr_masks], m) and len(up[page.dr_editor]["layers"]) == 1
-    ins = h.on_inspect(sess, True, 5, 0.4, 0.8, -1)
-    assert ins[page.in_missed] is not None and ins[page.in_json]["ground_truth"] == "drawn"
-    nxt = h.on_nms_next(0, sess, ins[page.in_trace], 0.8)
-    assert nxt[page.in_step] == 1 and nxt[page.in_nms].shape[2] == 3
+    assert np.array_equal(up[h.dr_masks], m) and len(up[h.dr_editor]["layers"]) == 1
+    ins = ins_tab.on_inspect(sess, True, 5, 0.4, 0.8, -1)
+    assert ins[ins_tab.in_missed] is not None and ins[ins_tab.in_json]["ground_truth"] == "drawn"
+    nxt = ins_tab.on_nms_next(0, sess, ins[ins_tab.in_trace], 0.8)
+    assert nxt[ins_tab.in_step] == 1 and nxt[ins_tab.in_nms].shape[2] == 3
     with pytest.warns(UserWarning):
-        none = h.on_inspect(None, True, 5, 0.4, 0.8, -1)
+        none = ins_tab.on_inspect(None, True, 5, 0.4, 0.8, -1)
     assert set(none) == {page.status}
 
 
 def test_handlers_explore_click_outlines_the_window_on_the_mosaic(demo, session):
-    h, page = demo.handlers, demo.page
+    h = demo.tabs["explore"]
     out = h.on_explore_click(session, -1, 0.5, None, select([100, 90]))
-    assert out[page.ex_click]["channel"] == session.predictor.k**2 // 2
-    plain = views.explore_mosaic(session, session.predictor.default_scale)
-    assert out[page.mosaic].shape == plain.shape and (out[page.mosaic] != plain).any()
-    si = session.predictor.default_scale
+    assert out[h.ex_click]["channel"] == session.predictor.k**2 // 2
+    plain = views.explore_mosaic(session, session.default_scale)
+    assert out[h.mosaic].shape == plain.shape and (out[h.mosaic] != plain).any()
+    si = session.default_scale
     cell_px, title = views._mosaic_args(session, si)
     from ifcn_viz.viz.maps import mosaic_layout
 
-    oy, ox = mosaic_layout(session.predictor.scales[si].score_maps, cell_px, title=title).origin(0, 1)
-    mc = h.on_mosaic_click(session, -1, out[page.ex_click], select([ox + 2, oy + 2]))
-    assert mc[page.ex_click]["channel"] == 1 and mc[page.ex_map_json]["window_center"] is not None
+    oy, ox = mosaic_layout(session.scales[si].score_maps, cell_px, title=title).origin(0, 1)
+    mc = h.on_mosaic_click(session, -1, out[h.ex_click], select([ox + 2, oy + 2]))
+    assert mc[h.ex_click]["channel"] == 1 and mc[h.ex_map_json]["window_center"] is not None

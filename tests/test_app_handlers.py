@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import numpy as np
@@ -39,12 +40,15 @@ def test_sessions_are_isolated_and_share_the_model(shared):
     b = open_session(shared, sample_image(2, 80, 100), "b")
     assert shared.image is None and shared.scales == []  # the shared Predictor is never given an image
     assert a.predictor.model is shared.model is b.predictor.model
+    assert a.predictor is shared is b.predictor  # a reference to the shared Predictor, not a copy of it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.maps.scales = ()  # the per-image result is frozen
     assert a.hw == (96, 128) and b.hw == (80, 100)
     assert a.fingerprint != b.fingerprint and a.fingerprint == fingerprint(sample_image(1))
     # b's upload did not touch a's cached maps: a's window equals a fresh predictor's on a's image
     fresh = small_predictor(0)
     fresh.set_image(sample_image(1))
-    wa, wf = a.predictor.window(40, 30), fresh.window(40, 30)
+    wa, wf = a.predictor.window(40, 30, maps=a.maps), fresh.window(40, 30)
     assert torch.equal(wa.logits, wf.logits)
 
 
@@ -69,7 +73,7 @@ def test_clicks_never_rerun_the_backbone(shared, session):
 
 def test_window_at_matches_the_predictor(session):
     v = cb.window_at(session, 70.0, 44.0, scale=0, threshold=0.5)
-    w = session.predictor.window(70.0, 44.0, 0)
+    w = session.predictor.window(70.0, 44.0, 0, maps=session.maps)
     assert v.data["center"] == list(w.center) and v.data["scale"] == 0
     assert v.data["cells_on"] == int((w.probs >= 0.5).sum())
     assert v.data["fingerprint"] == session.fingerprint and (v.data["width"], v.data["height"]) == (150, 120)
@@ -85,17 +89,16 @@ def test_explore_views_and_data(session):
     d = views.data
     assert d["count"] <= 4 and len(d["boxes"]) == len(d["scores"]) == d["count"]
     assert d["scores"] == sorted(d["scores"], reverse=True)
-    assert d["scale"] == session.predictor.default_scale and d["k"] == 5
+    assert d["scale"] == session.default_scale and d["k"] == 5
     json.dumps(d)
 
 
 def test_objectness_numbers_are_the_peaks_the_overlay_marks(session):
     from ifcn_viz.viz.maps import top_windows
 
-    p = session.predictor
-    for si in range(len(p.scales)):
+    for si in range(len(session.scales)):
         d = cb.objectness_data(session, si)
-        o = p.scales[si].objectness
+        o = session.scales[si].objectness
         expected = top_windows(o, cb.OBJECTNESS_TOP)
         assert [pk["cell"] for pk in d["peaks"]] == [[cy, cx] for cy, cx, _ in expected]
         assert [pk["rank"] for pk in d["peaks"]] == list(range(1, len(expected) + 1))
@@ -103,10 +106,11 @@ def test_objectness_numbers_are_the_peaks_the_overlay_marks(session):
         assert scores == sorted(scores, reverse=True)
         for pk in d["peaks"]:
             cy, cx = pk["cell"]
-            assert pk["window_xyxy"] == pytest.approx(p.window_at(cy, cx, si).box, abs=0.051)
+            box = session.predictor.window_at(cy, cx, si, maps=session.maps).box
+            assert pk["window_xyxy"] == pytest.approx(box, abs=0.051)
             assert pk["logit"] == pytest.approx(float(o[cy, cx]), abs=1e-4)
         assert d["windows"] == o.numel() and 0 <= d["windows_at_least_0.5"] <= o.numel()
-        assert d["scale"] == si and d["feature_hw"] == list(p.scales[si].feature_hw)
+        assert d["scale"] == si and d["feature_hw"] == list(session.scales[si].feature_hw)
         json.dumps(d)
 
 
@@ -156,7 +160,7 @@ def test_assembly_frames_and_captions(session):
 
 def test_provenance_reads_every_covering_window(session):
     view, d = cb.provenance_at(session, 75, 60, scale=1)
-    p = session.predictor.provenance(75, 60, 1)
+    p = session.predictor.provenance(75, 60, 1, maps=session.maps)
     assert d["windows"] == len(p.entries) == len(d["entries"])
     assert set(d["channels_read"]) == {e.channel for e in p.entries}
     assert view.dtype == np.uint8
@@ -273,7 +277,7 @@ def test_page_and_api_give_the_same_line_for_the_same_error(shared, session):
     with pytest.raises(gr.Error) as api_err:
         as_gr_error(boom)()
     demo = build_demo(shared)
-    h, page = demo.handlers, demo.page
+    h, page = demo.tabs["compare"], demo.page
     original, cb.compare_scene = cb.compare_scene, boom
     try:
         with pytest.warns(UserWarning):
@@ -306,7 +310,7 @@ def test_model_description_has_no_server_details(shared):
 
 
 def test_uploaded_checkpoint_validation(tmp_path):
-    from ifcn_viz.app.handlers import load_uploaded_checkpoint
+    from ifcn_viz.app.tabs.model import load_uploaded_checkpoint
 
     path = small_checkpoint(tmp_path, seed=5, name="mine")
     p = load_uploaded_checkpoint([str(path), str(path.with_suffix(".json"))])
@@ -426,10 +430,10 @@ def test_stop_ends_a_live_run_with_its_own_last_word():
     (a cancelled stream could deliver a late "step n" over the Stop message); Stop in another tab touches nothing."""
     from types import SimpleNamespace
 
-    from ifcn_viz.app.handlers import STOPPED, Handlers
+    from ifcn_viz.app.tabs.train import STOPPED, TrainTab
 
-    page = SimpleNamespace(tr_status="status", tr_plot="plot", tr_maps="maps", tr_obj="obj", trained="trained")
-    h = Handlers(None, page)
+    h = TrainTab(SimpleNamespace(trained="trained"))
+    h.tr_status, h.tr_plot, h.tr_maps, h.tr_obj = "status", "plot", "maps", "obj"
     tab, other = SimpleNamespace(session_hash="tab-1"), SimpleNamespace(session_hash="tab-2")
     assert "Nothing is training" in h.on_stop(tab)["status"]
     run = h.on_train(15, 0, tab)
@@ -447,3 +451,21 @@ def test_stop_ends_a_live_run_with_its_own_last_word():
     assert len(rest) == 1 and rest[0]["status"].startswith(STOPPED) and "step 5 / 15" in rest[0]["status"]
     assert rest[0]["trained"] is not None  # the weights of the last update are kept
     assert "Nothing is training" in h.on_stop(tab)["status"]
+
+
+def test_the_window_tab_follows_its_sliders(shared):
+    """A tab added in one module and one line (docs/ARCHITECTURE.md): opening an image spans its sliders; moving
+    them shows the window there, as the Explore tab's click does."""
+    from ifcn_viz.app import build_demo
+
+    demo = build_demo(shared)
+    page, tab = demo.page, demo.tabs["window"]
+    assert {tab.wn_x, tab.wn_y} <= page.image_outputs
+    session = open_session(shared, sample_image(4, 90, 120), "w")
+    opened = page.open(session, (5, 0.4, 0.8, -1))
+    assert opened[tab.wn_x]["maximum"] == 119 and opened[tab.wn_y]["maximum"] == 89
+    moved = tab.on_move(session, 60, 40, -1, 0.5)
+    assert moved[tab.wn_json] == cb.window_at(session, 60, 40, -1, 0.5).data
+    with pytest.warns(UserWarning):
+        assert "upload an image" in tab.on_move(None, 60, 40, -1, 0.5)[page.status]
+    assert isinstance(moved[tab.wn_marked], np.ndarray) and moved[tab.wn_marked].shape[:2] == (90, 120)

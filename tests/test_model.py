@@ -260,6 +260,62 @@ def test_the_fc_head_is_part_of_the_model_config(tmp_path):
     assert isinstance(loaded, FCBaselineModel) and loaded.config == model.config
 
 
+def test_every_head_is_registered_once_and_build_model_is_the_one_dispatcher():
+    from ifcn_viz.config import HEADS
+    from ifcn_viz.model.fc_baseline import FCBaselineModel
+    from ifcn_viz.model.heads import HEAD_CLASSES, register_head
+    from ifcn_viz.model.learned_assembler import LearnedAssemblerModel
+
+    assert HEAD_CLASSES == {"ifcn": InstanceFCN, "fc": FCBaselineModel, "learned": LearnedAssemblerModel}
+    assert list(HEAD_CLASSES) == list(HEADS)
+    assert all(cls.head == name for name, cls in HEAD_CLASSES.items())
+    with pytest.raises(ValueError, match="already registered"):
+        register_head("fc")(type("Again", (InstanceFCN,), {}))
+    with pytest.raises(ValueError, match="no entry in ifcn_viz.config.HEADS"):
+        register_head("unlisted")(type("Unlisted", (InstanceFCN,), {}))
+    cfg = ModelConfig(backbone="tiny", k=3, m=21, head_channels=8, backbone_width=8, head="learned")
+    onehot, random = build_model(cfg), build_model(cfg, assembler_init="random")
+    assert type(onehot) is LearnedAssemblerModel and onehot.config.learned_k == 3
+    assert onehot.init == "onehot" and random.init == "random"
+    with pytest.raises(ValueError, match="assembler init must be one of onehot, random"):
+        build_model(cfg, assembler_init="zeros")
+
+
+def test_a_head_registered_in_one_place_builds_and_checkpoints(tmp_path, monkeypatch):
+    """A new mask head: its class with @register_head and a line in config.HEADS; build_model and the checkpoints
+    find it by the config's name (a packaged head's module is also imported by model/build.py)."""
+    from ifcn_viz.config import HEADS
+    from ifcn_viz.model.heads import HEAD_CLASSES, register_head
+
+    monkeypatch.setitem(HEADS, "wide", "the paper's branches with a 5 x 5 score conv (a toy)")
+    try:
+
+        @register_head("wide")
+        class Wide(InstanceFCN):
+            def build_instance_branch(self, in_channels, config):
+                branch = super().build_instance_branch(in_channels, config)
+                branch.score = nn.Conv2d(config.head_channels, config.k**2, kernel_size=5, padding=2)
+                return branch
+
+        cfg = ModelConfig(backbone="tiny", k=3, m=9, head_channels=8, backbone_width=8, head="wide")
+        model = build_model(cfg)
+        assert type(model) is Wide and model.instance.score.kernel_size == (5, 5)
+        loaded, _ = load_checkpoint(save_checkpoint(model, tmp_path / "wide"))
+        assert type(loaded) is Wide and loaded.config == cfg
+    finally:
+        HEAD_CLASSES.pop("wide", None)
+
+
+def test_a_preset_without_a_recipe_is_an_error_naming_the_recipe_to_add(monkeypatch):
+    from ifcn_viz.config import PRESETS, Preset
+    from ifcn_viz.train.recipe import RECIPES, train_config
+
+    assert set(RECIPES) == set(PRESETS)
+    monkeypatch.setitem(PRESETS, "norecipe", Preset(ModelConfig(backbone="tiny")))
+    with pytest.raises(ValueError, match=r"no training recipe: add RECIPES\['norecipe'\] in ifcn_viz/train/recipe.py"):
+        train_config("norecipe")
+
+
 @pytest.mark.parametrize(
     "kwargs,msg",
     [

@@ -65,6 +65,28 @@ def test_set_image_runs_backbone_once_per_scale_and_never_again(tiny_model):
         handle.remove()
 
 
+def test_encode_returns_frozen_maps_and_changes_nothing(tiny_model, predictor):
+    import dataclasses
+
+    from ifcn_viz.inference.types import ImageMaps
+
+    shared = Predictor(tiny_model, SMALL)
+    rng = np.random.default_rng(0)
+    maps = shared.encode((rng.random((100, 150, 3)) * 255).astype(np.uint8))  # the fixture's image
+    assert isinstance(maps, ImageMaps) and shared.maps is None and shared.image is None and shared.scales == []
+    assert maps.hw == (100, 150) and len(maps.scales) == 2 and maps.default_scale == predictor.default_scale
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        maps.image = None
+    # every query answers about the maps it is given exactly as set_image's convenience does
+    assert torch.equal(shared.window(70, 40, maps=maps).logits, predictor.window(70, 40).logits)
+    assert shared.provenance(70, 40, 0, maps=maps).entries == predictor.provenance(70, 40, 0).entries
+    a, b = shared.proposals(top_n=5, maps=maps), predictor.proposals(top_n=5)
+    assert np.array_equal(a.masks, b.masks) and np.array_equal(a.scores, b.scores)
+    assert shared.levels_of(maps) == predictor.levels
+    with pytest.raises(RuntimeError, match="no image set"):
+        shared.window(70, 40)
+
+
 def test_model_mode_is_restored(tiny_model):
     tiny_model.train()
     try:

@@ -22,7 +22,7 @@ def test_every_view_at_every_scale_of_a_small_image(shipped, pyramid, hw):
     image = (np.random.default_rng(sum(hw)).random((*hw, 3)) * 255).astype(np.uint8)
     session = open_session(predictor, image, "small", "shipped")
     h, w = hw
-    for scale in [-1, *range(len(session.predictor.scales))]:
+    for scale in [-1, *range(len(session.scales))]:
         ex = views.explore(session, 10, 0.4, 0.8, scale)
         assert ex.mosaic.ndim == 3 and ex.objectness.shape[:2][1] >= w  # the overlay is drawn on the image
         for x, y in [(0, 0), (w - 1, h - 1), (w // 2, h // 2)]:

@@ -258,9 +258,8 @@ def test_the_cli_the_ablation_and_the_live_training_build_their_config_with_the_
     from ifcn_viz.cli import build_parser
     from ifcn_viz.train import commands
     from ifcn_viz.train.ablation import ablation_configs
-    from ifcn_viz.train.recipe import DATASETS, SHIPPED_RECIPES, SHIPPED_WHERE
+    from ifcn_viz.train.recipe import SHIPPED_RECIPES
 
-    assert commands.DATASETS == DATASETS and commands.SHIPPED_WHERE == SHIPPED_WHERE
     args = build_parser().parse_args(["train", "--preset", "tiny", "--iters", "7", "--no-progress"])
     assert commands._config_from_args(args) == train_config("tiny", iters=7, progress=False)
     args = build_parser().parse_args(["train", "--shipped", "--out", "o"])

@@ -1,14 +1,17 @@
 """The explorer app (Gradio).  One role per module:
 
+* ``tabs/``     -- one module per tab (Explore, Assemble, Provenance, Draw, Inspect, Compare, Train, Model, About):
+  its components, its handlers, its wiring and its ``gr.api`` twins; ``tabs/__init__.py`` lists them (``TABS``);
+* ``page``      -- what the tabs share: ``Page`` (per-user state, status line, the Explore parameters), ``Tab``,
+  the event settings, the picture helpers and ``page_errors``;
 * ``views``     -- the views as pure functions (no Gradio): session + parameters in, pictures and dicts out;
-* ``session``   -- per-user state: an image session over the shared model, and the API session store;
-* ``layout``    -- the page's components by name (:class:`~ifcn_viz.app.layout.Page`), one function per tab;
-* ``handlers``  -- the Gradio adapter: event handlers returning ``{component: value}``;
-* ``api``       -- the ``gr.api`` adapter: named endpoints for ``gradio_client``;
-* ``errors``    -- the one error -> message rule of the page and the API;
+  ``instance_views`` -- the same for known instances (the Draw tab's ideal maps, the Inspect tab's funnel);
+* ``session``   -- per-user state: an image's maps over the shared model, and the API session store;
+* ``api``       -- what the API twins share: ``as_gr_error``, ``png_b64``, ``model_description``;
+* ``errors``    -- the one error -> message rule and the one error boundary (``guarded``) of the page and the API;
 * ``uploads``   -- API image arguments, upload descriptions, this run's upload folder;
 * ``server``    -- what the server shares, its limits, address and ``launch``;
-* ``demo``      -- ``build_demo(predictor) -> gr.Blocks``: layout + wiring + API;
+* ``demo``      -- ``build_demo(predictor) -> gr.Blocks``: the header, every tab's layout, wiring and API;
 * ``commands``  -- ``ifcn-viz app``; ``live_train`` -- the Train tab's step-by-step training.
 
 Gradio is imported on first use only, so ``ifcn-viz --help`` (which imports ``ifcn_viz.app.commands``) stays fast.

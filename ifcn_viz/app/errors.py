@@ -13,10 +13,13 @@ No Gradio here: the page wraps the line in a status message, the API in ``gr.Err
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -50,5 +53,31 @@ def user_message(err: BaseException, names: Mapping[str, str | Path] | None = No
     return INTERNAL.format(name=type(err).__name__)
 
 
-def is_user_error(err: BaseException) -> bool:
-    return isinstance(err, USER_ERRORS)
+def guarded(on_error: Callable[[BaseException, tuple, dict], Any]) -> Callable[[Callable], Callable]:
+    """The one error boundary of the page and the API: a decorator whose function (or generator) answers
+    ``on_error(err, args, kwargs)`` for any ``Exception`` it raises -- a status line for the page
+    (``app.page.page_errors``), a ``gr.Error`` raised for the API (``app.api.as_gr_error``).  ``on_error`` may raise;
+    an error it re-raises as is (e.g. a ``gr.Error`` already made for the user) passes through."""
+
+    def decorate(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 -- one line for the user; internal ones are logged
+                    yield on_error(err, args, kwargs)
+
+            return gen
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 -- one line for the user; internal ones are logged
+                return on_error(err, args, kwargs)
+
+        return inner
+
+    return decorate

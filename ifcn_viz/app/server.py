@@ -268,7 +268,7 @@ def launch(
     most ``max_queue`` waiting events and ``concurrency`` backbone runs at a time.  ``port=0``: any free port."""
     from starlette.middleware import Middleware
 
-    from ifcn_viz.app.layout import CSS
+    from ifcn_viz.app.page import CSS
 
     limit_malloc_arenas()
     ctx: AppContext | None = getattr(demo, "ctx", None)

@@ -1,10 +1,11 @@
 """Per-user sessions over one shared model: each user owns an image and its cached maps, never the network.
 
-The :class:`~ifcn_viz.inference.predictor.Predictor` holds one image at a time.  For many users we keep ONE
-shared Predictor (its model, device and settings) and give each user a shallow copy of it -- a *view* that
-shares the model but owns ``image`` and ``scales`` (the cached score maps and objectness).  ``set_image`` on a
-view runs the backbone once per scale and writes only into the view; every later query (window, provenance,
-proposals) reads the view's cache, so a click never reruns the backbone and no user sees another's image.
+For many users we keep ONE shared :class:`~ifcn_viz.inference.predictor.Predictor` (its model, device and
+settings) and give each user an :class:`ImageSession`: their image's
+:class:`~ifcn_viz.inference.types.ImageMaps` (``Predictor.encode``: the backbone runs once per scale, and the
+result is frozen) and a reference to the Predictor that made them.  Every later query (window, provenance,
+proposals) passes the session's maps (``maps=``), so a click never reruns the backbone, no user sees another's
+image, and nothing of one user's is ever stored on the shared Predictor.
 
 The UI keeps its :class:`ImageSession` in ``gr.State`` (per browser tab).  API clients (``gradio_client``) have
 no ``gr.State``, so ``upload`` returns a random token and :class:`SessionStore` -- owned by the demo, not a
@@ -13,7 +14,6 @@ module global, bounded in count and bytes, with a quota per client -- keeps the 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import secrets
 import threading
@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from ifcn_viz.inference.predictor import Predictor
+from ifcn_viz.inference.types import ImageMaps, ScaleMaps
+from ifcn_viz.inference.window import WindowGrid
 
 DISPLAY_MAX_SIDE = 1024
 """Images are shown at most this many pixels a side; clicks are mapped back to original pixels."""
@@ -38,9 +40,11 @@ def fingerprint(rgb: np.ndarray) -> str:
 
 @dataclass
 class ImageSession:
-    """One user's image: a Predictor view (shared model, own cached maps) plus what the page needs."""
+    """One user's image: its maps (frozen) and the Predictor that made them (shared, never changed), plus what the
+    page needs."""
 
-    predictor: Predictor
+    maps: ImageMaps
+    predictor: Predictor  # the model's Predictor (shared with other sessions of the same model): read-only here
     name: str  # where the image came from ("upload: cat.png", "example: coins", ...)
     fingerprint: str
     model_label: str
@@ -49,12 +53,28 @@ class ImageSession:
 
     @property
     def image(self) -> np.ndarray:
-        assert self.predictor.image is not None  # set by open_session
-        return self.predictor.image
+        return self.maps.image
 
     @property
     def hw(self) -> tuple[int, int]:
-        return int(self.image.shape[0]), int(self.image.shape[1])
+        return self.maps.hw
+
+    @property
+    def scales(self) -> tuple[ScaleMaps, ...]:
+        return self.maps.scales
+
+    @property
+    def default_scale(self) -> int:
+        return self.maps.default_scale
+
+    @property
+    def levels(self) -> list[Any]:
+        """Per scale: its shorter side and the object sizes it serves (``Predictor.levels_of``)."""
+        return self.predictor.levels_of(self.maps)
+
+    def grid(self, scale: int | None = None) -> WindowGrid:
+        """Every window of one scale of this image (``Predictor.grid`` on the session's maps)."""
+        return self.predictor.grid(scale, maps=self.maps)
 
     @property
     def display_scale(self) -> float:
@@ -64,21 +84,12 @@ class ImageSession:
     @property
     def nbytes(self) -> int:
         """Memory this session holds: its image and the cached maps of every scale (the model is shared)."""
-        maps = sum(sm.score_maps.nbytes + sm.objectness.nbytes for sm in self.predictor.scales)
         gt = 0 if self.gt_masks is None else self.gt_masks.nbytes
-        return int(self.image.nbytes + maps + gt)
+        return int(self.maps.nbytes + gt)
 
     def summary(self) -> dict[str, Any]:
         h, w = self.hw
         return {"fingerprint": self.fingerprint, "width": w, "height": h, "name": self.name, "model": self.model_label}
-
-
-def predictor_view(shared: Predictor) -> Predictor:
-    """A shallow copy of ``shared`` with no image: same model / settings, its own (empty) cache."""
-    view = copy.copy(shared)
-    view.image = None
-    view.scales = []
-    return view
 
 
 def open_session(
@@ -93,10 +104,8 @@ def open_session(
 
     Raises ``ImageLoadError`` (a ``ValueError``) with a user-facing reason when ``src`` is not a usable image.
     """
-    view = predictor_view(shared)
-    view.set_image(src)  # the only backbone run for this image
-    assert view.image is not None
-    return ImageSession(view, name, fingerprint(view.image), model_label, gt_masks, gt_source)
+    maps = shared.encode(src)  # the only backbone run for this image
+    return ImageSession(maps, shared, name, fingerprint(maps.image), model_label, gt_masks, gt_source)
 
 
 def reopen(session: ImageSession, shared: Predictor, model_label: str) -> ImageSession:

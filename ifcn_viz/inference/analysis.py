@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ifcn_viz.config import FOUND_IOU, NMS_IOU
 from ifcn_viz.inference.funnel import as_gt_masks, window_mask_ious
 from ifcn_viz.inference.postprocess import nms_with_trace, window_mask_boxes
 from ifcn_viz.model.geometry import REFERENCE_FRACTION
@@ -137,7 +138,7 @@ def ranking_scores(windows: ScoredWindows, rule: str) -> Tensor:
     raise ValueError(f"unknown ranking rule {rule!r}; known: {', '.join(RANKING_RULES)}")
 
 
-def ranked_proposals(windows: ScoredWindows, rule: str, nms_iou: float = 0.8) -> Tensor:
+def ranked_proposals(windows: ScoredWindows, rule: str, nms_iou: float = NMS_IOU) -> Tensor:
     """Indices of the windows the proposals would be under ``rule``: non-empty masks in descending score order
     (stable), then greedy NMS on the masks' tight boxes at ``nms_iou`` (as :meth:`Predictor.proposals`)."""
     score = ranking_scores(windows, rule)
@@ -147,7 +148,7 @@ def ranked_proposals(windows: ScoredWindows, rule: str, nms_iou: float = 0.8) ->
     return order[keep]
 
 
-def recall_at_n(ious: np.ndarray, order: Tensor | np.ndarray, ns: Sequence[int], iou: float = 0.5) -> np.ndarray:
+def recall_at_n(ious: np.ndarray, order: Tensor | np.ndarray, ns: Sequence[int], iou: float = FOUND_IOU) -> np.ndarray:
     """``(len(ns),)`` fraction of the objects (columns of ``ious``) matched at IoU >= ``iou`` by the first N of
     ``order`` (window indices), for each N of ``ns``."""
     order = np.asarray(order, dtype=np.int64)
@@ -163,7 +164,7 @@ def ranking_recall(
     scenes: Sequence[tuple[Any, Any]],
     ns: Sequence[int] = (1, 2, 5, 10, 20, 50, 100),
     rules: Sequence[str] = RANKING_RULES,
-    iou: float = 0.5,
+    iou: float = FOUND_IOU,
     nms_iou: float | None = None,
     seed: int = 0,
     top_k: int | None = 500,

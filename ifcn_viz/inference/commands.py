@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ifcn_viz import cliargs as T
+from ifcn_viz.config import MASK_THRESHOLD, NMS_IOU
 
 
 def register(subparsers: Any) -> None:
@@ -22,9 +23,9 @@ def register(subparsers: Any) -> None:
         help="model: 'shipped' or a .safetensors path (its .json card beside it)",
     )  # fmt: skip
     common.add_argument("--nms-iou", type=T.unit, default=None, help="NMS IoU on the masks' tight boxes, in [0, 1] "
-                        "(default: the checkpoint's, paper 0.8)")  # fmt: skip
+                        f"(default: the checkpoint's, paper {NMS_IOU})")  # fmt: skip
     common.add_argument("--mask-threshold", type=T.open_unit, default=None, help="binarise probabilities at this "
-                        "value, in (0, 1) (default: the checkpoint's, 0.4)")  # fmt: skip
+                        f"value, in (0, 1) (default: the checkpoint's, {MASK_THRESHOLD})")  # fmt: skip
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     common.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_area
 
+from ifcn_viz.config import FOUND_IOU
 from ifcn_viz.inference.postprocess import masks_to_boxes_exclusive, paste_window_masks, window_mask_boxes
 from ifcn_viz.inference.types import Candidates
 
@@ -160,7 +161,7 @@ def _stage(name: str, ranks: Tensor, c: Candidates, n_scales: int, rank_iou: np.
     return FunnelStage(name, int(ranks.numel()), _per_scale(c.scale_index[ranks], n_scales), recall, found, best)
 
 
-def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float) -> np.ndarray:
+def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float, maps: Any = None) -> np.ndarray:
     """Best IoU ``[G]`` over every window of every chosen scale (assembled here, scale by scale)."""
     best = np.zeros(gt.shape[0], dtype=np.float32)
     gt_box = masks_to_boxes_exclusive(gt)  # (G, 4)
@@ -168,7 +169,7 @@ def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float
     for i, count in enumerate(c.windows_per_scale):
         if count == 0:
             continue
-        grid = predictor.grid(i)
+        grid = predictor.grid(i, maps=maps)
         hf, wf = grid.maps.objectness.shape
         cy, cx = (t.flatten() for t in torch.meshgrid(torch.arange(hf), torch.arange(wf), indexing="ij"))
         # a mask lies inside its window, so IoU(M, G) <= |window & box(G)| / |G|: skip windows that cannot reach
@@ -192,12 +193,14 @@ def _every_window_ious(predictor: Any, c: Candidates, gt: Tensor, min_iou: float
 def proposal_funnel(
     predictor: Any,
     gt_masks: Any = None,
-    iou: float = 0.5,
+    iou: float = FOUND_IOU,
     every_window: bool = True,
     min_iou: float | None = None,
+    maps: Any = None,
     **proposal_args: Any,
 ) -> Funnel:
-    """The funnel of ``predictor``'s current image (after ``set_image``); see the module docstring.
+    """The funnel of ``maps`` (an :class:`~ifcn_viz.inference.types.ImageMaps` from ``predictor.encode``; default:
+    the predictor's ``set_image`` image); see the module docstring.
 
     Args:
         predictor: a :class:`~ifcn_viz.inference.predictor.Predictor` with an image set.
@@ -212,7 +215,7 @@ def proposal_funnel(
     """
     if not 0.0 < iou <= 1.0:
         raise ValueError(f"iou must be in (0, 1], got {iou}")
-    c = predictor.candidates(trace_nms=True, **proposal_args)
+    c = predictor.candidates(trace_nms=True, maps=maps, **proposal_args)
     n_scales = len(c.windows_per_scale)
     gt = None if gt_masks is None else as_gt_masks(gt_masks, c.image_hw)
     rank_iou = None
@@ -230,7 +233,7 @@ def proposal_funnel(
     if gt is None or not every_window:
         first = FunnelStage(STAGES[0], total, c.windows_per_scale, None, None, None)
     else:
-        best = _every_window_ious(predictor, c, gt, iou if min_iou is None else min_iou)
+        best = _every_window_ious(predictor, c, gt, iou if min_iou is None else min_iou, maps)
         best = np.maximum(best, stages[0].best_iou)  # the ranked windows are among them (same values)
         found = best >= iou
         first = FunnelStage(STAGES[0], total, c.windows_per_scale, float(found.mean()) if found.size else 0.0,

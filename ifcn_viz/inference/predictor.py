@@ -1,8 +1,10 @@
 """The Predictor: run the backbone once per image and scale, then answer many cheap questions.
 
-Like segment-anything's predictor: ``set_image`` runs the network once per inference scale and caches the
-score maps and objectness (CPU, float32); ``proposals``, ``window`` and ``provenance`` only read that cache,
-so a click in the app never reruns the backbone.
+Like segment-anything's predictor: ``encode(image)`` runs the network once per inference scale and returns the
+score maps and objectness (CPU, float32) as a frozen :class:`~ifcn_viz.inference.types.ImageMaps`;
+``proposals``, ``window`` and ``provenance`` only read one (``maps=``), so a click in the app never reruns the
+backbone, and one Predictor serves many images.  ``set_image`` is the thin convenience: it encodes the image and
+keeps its maps as the default of every query.
 
 Multi-scale inference (paper, Sec. 3.3): the image is resized so that its shorter side is each of
 ``infer.scales`` (the paper's six, about 119 ... 900 px, are uncertain; the longer side is capped at
@@ -29,7 +31,7 @@ from ifcn_viz.inference.postprocess import (
     window_mask_boxes,
 )
 from ifcn_viz.inference.pyramid import PyramidLevel, adaptive_shorter_sides, level, scale_factor
-from ifcn_viz.inference.types import Candidates, Proposals, Provenance, ScaleMaps, WindowResult
+from ifcn_viz.inference.types import Candidates, ImageMaps, Proposals, Provenance, ScaleMaps, WindowResult
 from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.limits import check_mask_budget, check_pyramid
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, cell_to_map_index
@@ -83,8 +85,7 @@ class Predictor:
         self.stride: int = int(model.stride)
         self.fill: float = float(getattr(model.config, "fill_logit", OUTSIDE_LOGIT))
         self.cell_to_map = cell_to_map_index(self.k, self.m)  # (m, m) long
-        self.image: np.ndarray | None = None
-        self.scales: list[ScaleMaps] = []
+        self.maps: ImageMaps | None = None  # set_image's image: the default of every query
         self.card: dict[str, Any] | None = None  # the model card, when loaded with from_checkpoint
 
     @classmethod
@@ -127,13 +128,32 @@ class Predictor:
         )
 
     @property
+    def image(self) -> np.ndarray | None:
+        """``set_image``'s image (``(H, W, 3)`` uint8), or None."""
+        return None if self.maps is None else self.maps.image
+
+    @property
+    def scales(self) -> list[ScaleMaps]:
+        """``set_image``'s maps, one :class:`ScaleMaps` per scale (empty before ``set_image``)."""
+        return [] if self.maps is None else list(self.maps.scales)
+
+    @property
     def levels(self) -> list[PyramidLevel]:
         """For each scale of the current image: its shorter side, factor and the object sizes it serves."""
-        img = self._require_image()
-        return [level(img.shape[:2], sm.shorter_side, self.m * self.stride, self.infer.max_side) for sm in self.scales]
+        return self.levels_of(self._maps(None))
+
+    def levels_of(self, maps: ImageMaps) -> list[PyramidLevel]:
+        """For each scale of ``maps``: its shorter side, factor and the object sizes it serves."""
+        window_px = self.m * self.stride
+        return [level(maps.hw, sm.shorter_side, window_px, self.infer.max_side) for sm in maps.scales]
 
     def set_image(self, image: Any) -> None:
-        """Load ``image`` (see :func:`ifcn_viz.data.io.load_image`) and cache the maps at every scale."""
+        """Encode ``image`` (:meth:`encode`) and keep its maps as the default of every query."""
+        self.maps = self.encode(image)
+
+    def encode(self, image: Any) -> ImageMaps:
+        """Load ``image`` (see :func:`ifcn_viz.data.io.load_image`) and run the backbone once per scale: the
+        frozen :class:`ImageMaps` every query reads.  The Predictor itself is not changed."""
         from ifcn_viz.data.io import load_image
 
         rgb = load_image(image)  # (H, W, 3) uint8; raises ImageLoadError with the reason
@@ -160,33 +180,41 @@ class Predictor:
                     )
         finally:
             self.model.train(was_training)
-        self.image, self.scales = rgb, scales
+        return ImageMaps(rgb, tuple(scales))
 
     # ------------------------------------------------------------------ helpers
 
-    def _require_image(self) -> np.ndarray:
-        if self.image is None:
-            raise RuntimeError("no image set: call predictor.set_image(image) first")
-        return self.image
+    def _maps(self, maps: ImageMaps | None) -> ImageMaps:
+        """``maps``, else ``set_image``'s."""
+        if maps is not None:
+            return maps
+        if self.maps is None:
+            raise RuntimeError(
+                "no image set: call predictor.set_image(image) first (or pass maps=predictor.encode(image))"
+            )
+        return self.maps
 
-    def _scale(self, scale: int | None) -> ScaleMaps:
-        self._require_image()
+    def _require_image(self, maps: ImageMaps | None = None) -> np.ndarray:
+        return self._maps(maps).image
+
+    def _scale(self, scale: int | None, maps: ImageMaps | None = None) -> ScaleMaps:
+        maps = self._maps(maps)
         if scale is None:
-            scale = self.default_scale
+            scale = maps.default_scale
         if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool):
             raise TypeError(f"scale must be an int index into predictor.scales, got {type(scale).__name__}")
-        if not 0 <= scale < len(self.scales):
-            raise ValueError(f"scale index {scale} is out of range: this predictor has {len(self.scales)} scales")
-        return self.scales[int(scale)]
+        if not 0 <= scale < len(maps.scales):
+            raise ValueError(f"scale index {scale} is out of range: this predictor has {len(maps.scales)} scales")
+        return maps.scales[int(scale)]
 
     @property
     def default_scale(self) -> int:
         """The middle scale (index ``len(scales) // 2``): its windows are mid-sized among the scales' windows."""
-        return len(self.scales) // 2 if self.scales else len(self.infer.scales) // 2
+        return self.maps.default_scale if self.maps is not None else len(self.infer.scales) // 2
 
-    def grid(self, scale: int | None = None) -> WindowGrid:
+    def grid(self, scale: int | None = None, *, maps: ImageMaps | None = None) -> WindowGrid:
         """Every window of one scale (:class:`~ifcn_viz.inference.window.WindowGrid`), with this model's m and fill."""
-        return WindowGrid(self._scale(scale), self.m, self.fill)
+        return WindowGrid(self._scale(scale, maps), self.m, self.fill)
 
     def pixel_to_cell(self, x: float, y: float, sm: ScaleMaps) -> tuple[int, int]:
         """The feature cell (cy, cx) at scale ``sm`` under original pixel (x, y) (its centre, resized)."""
@@ -194,18 +222,18 @@ class Predictor:
 
     # ------------------------------------------------------------------ queries
 
-    def window(self, x: float, y: float, scale: int | None = None) -> WindowResult:
+    def window(self, x: float, y: float, scale: int | None = None, *, maps: ImageMaps | None = None) -> WindowResult:
         """The m x m window centred at the feature cell under original pixel (x, y); no backbone run."""
-        return self.grid(scale).window_at_pixel(x, y)
+        return self.grid(scale, maps=maps).window_at_pixel(x, y)
 
-    def window_at(self, cy: int, cx: int, scale: int | None = None) -> WindowResult:
+    def window_at(self, cy: int, cx: int, scale: int | None = None, *, maps: ImageMaps | None = None) -> WindowResult:
         """The m x m window centred at feature cell (cy, cx) of ``scale`` (e.g. a proposal's ``centers[i]``)."""
-        return self.grid(scale).window(cy, cx)
+        return self.grid(scale, maps=maps).window(cy, cx)
 
-    def provenance(self, x: float, y: float, scale: int | None = None) -> Provenance:
+    def provenance(self, x: float, y: float, scale: int | None = None, *, maps: ImageMaps | None = None) -> Provenance:
         """Every window (at one scale) whose m x m extent covers the feature cell under (x, y), and what it reads
         (:meth:`WindowGrid.provenance <ifcn_viz.inference.window.WindowGrid.provenance>`)."""
-        return self.grid(scale).provenance(x, y)
+        return self.grid(scale, maps=maps).provenance(x, y)
 
     def candidates(
         self,
@@ -215,11 +243,14 @@ class Predictor:
         scales: Sequence[int] | None = None,
         pre_nms_top_k: int | None = None,
         trace_nms: bool = False,
+        *,
+        maps: ImageMaps | None = None,
     ) -> Candidates:
         """Every stage of :meth:`proposals` before the final paste (:class:`~ifcn_viz.inference.types.Candidates`):
         the windows scored, the best ``pre_nms_top_k`` assembled, their masks' tight boxes, NMS.  ``proposals``
         pastes ``candidates(...).final``; :func:`ifcn_viz.inference.funnel.proposal_funnel` counts the stages."""
-        img = self._require_image()
+        maps = self._maps(maps)
+        img = maps.image
         cfg = self.infer
         top_n = cfg.top_n if top_n is None else top_n
         nms_iou = cfg.nms_iou if nms_iou is None else nms_iou
@@ -232,12 +263,12 @@ class Predictor:
             raise ValueError(f"mask_threshold must be in (0, 1), got {thr}")
         if not 0.0 < nms_iou <= 1.0:
             raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
-        chosen = list(range(len(self.scales))) if scales is None else [self._scale(s).index for s in scales]
+        chosen = list(range(len(maps.scales))) if scales is None else [self._scale(s, maps).index for s in scales]
         hw = img.shape[:2]
         check_mask_budget(hw[0], hw[1], top_n)  # the masks come back at full resolution
 
         # 1. score every window at every chosen scale; keep the best pre_k (ranks = score order)
-        scores, s_local, cy, cx = top_k_windows([self.scales[i].objectness for i in chosen], pre_k)
+        scores, s_local, cy, cx = top_k_windows([maps.scales[i].objectness for i in chosen], pre_k)
         s_idx = torch.tensor(chosen, dtype=torch.long)[s_local] if len(chosen) else s_local
         n = scores.numel()
         logits = torch.empty(n, self.m, self.m)
@@ -245,7 +276,7 @@ class Predictor:
         for i in chosen:
             sel = (s_idx == i).nonzero()[:, 0]
             if sel.numel():
-                grid = self.grid(i)
+                grid = self.grid(i, maps=maps)
                 logits[sel] = grid.logits(cy[sel], cx[sel])  # (n_i, m, m)
                 wboxes[sel] = grid.boxes(cy[sel], cx[sel])
         probs = torch.sigmoid(logits)  # (n, m, m)
@@ -259,7 +290,7 @@ class Predictor:
         return Candidates(
             scale_index=s_idx, cy=cy, cx=cx, scores=scores, probs=probs, window_boxes=wboxes, tight=tight,
             nonempty=nonempty, after_nms=cand[keep], final=final, nms_trace=steps, windows_per_scale=tuple(
-                int(self.scales[i].objectness.numel()) if i in chosen else 0 for i in range(len(self.scales))),
+                int(maps.scales[i].objectness.numel()) if i in chosen else 0 for i in range(len(maps.scales))),
             image_hw=(int(hw[0]), int(hw[1])), threshold=float(thr), nms_iou=float(nms_iou), top_n=int(top_n),
         )  # fmt: skip
 
@@ -271,6 +302,8 @@ class Predictor:
         scales: Sequence[int] | None = None,
         pre_nms_top_k: int | None = None,
         trace_nms: bool = False,
+        *,
+        maps: ImageMaps | None = None,
     ) -> Proposals:
         """Segment proposals for the current image, best first (paper, Sec. 3.3).
 
@@ -282,7 +315,7 @@ class Predictor:
         order; ``NMSStep.candidate`` / ``suppressed_by`` are ranks in that order, and the kept ones' first
         ``len(proposals)`` steps are the returned proposals.
         """
-        c = self.candidates(top_n, nms_iou, mask_threshold, scales, pre_nms_top_k, trace_nms)
+        c = self.candidates(top_n, nms_iou, mask_threshold, scales, pre_nms_top_k, trace_nms, maps=maps)
         final = c.final
 
         # 3. paste the survivors at full resolution

@@ -31,6 +31,33 @@ class ScaleMaps:
 
 
 @dataclass(frozen=True)
+class ImageMaps:
+    """One image and what the backbone produced for it at every scale: :meth:`Predictor.encode`'s frozen result.
+
+    Everything after the backbone -- windows, provenance, proposals -- reads it; a Predictor answers about any
+    ``ImageMaps`` it made (``maps=``), so many images (one per user of the app) share one model.
+    """
+
+    image: np.ndarray  # (H, W, 3) uint8, the original image
+    scales: tuple[ScaleMaps, ...]  # one per scale, in the pyramid's order (ScaleMaps.index is the position)
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+    @property
+    def default_scale(self) -> int:
+        """The middle scale (index ``len(scales) // 2``): its windows are mid-sized among the scales' windows."""
+        return len(self.scales) // 2
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the image and every scale's score maps and objectness."""
+        maps = sum(sm.score_maps.nbytes + sm.objectness.nbytes for sm in self.scales)
+        return int(self.image.nbytes + maps)
+
+
+@dataclass(frozen=True)
 class Proposals:
     """Top-N segment proposals, best first."""
 

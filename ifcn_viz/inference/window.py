@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ifcn_viz.config import WINDOW_THRESHOLD
 from ifcn_viz.inference.postprocess import paste_window_probs, pixel_span
 from ifcn_viz.inference.types import Provenance, ProvenanceEntry, ScaleMaps, WindowResult
 from ifcn_viz.model.assemble import OUTSIDE_LOGIT, _check_km, assemble_at, bin_edges, cell_to_map_index
@@ -242,7 +243,7 @@ def paste_window(window: WindowResult, image_hw: tuple[int, int]) -> np.ndarray:
     return paste_window_probs(w.probs[None].float(), torch.tensor([w.box], dtype=torch.float32), image_hw)[0].numpy()
 
 
-def window_mask(window: WindowResult, image_hw: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
+def window_mask(window: WindowResult, image_hw: tuple[int, int], threshold: float = WINDOW_THRESHOLD) -> np.ndarray:
     """``paste_window(...) >= threshold``: ``(H, W)`` bool -- the proposal this window makes."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"mask threshold must be in (0, 1), got {threshold}")

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ifcn_viz.config import ModelConfig
+from ifcn_viz.model.heads import register_head
 from ifcn_viz.model.instance_fcn import InstanceFCN
 
 GRID, STEP = 7, 3  # 7 x 7 samples, 3 cells apart: 21 cells
@@ -87,6 +88,7 @@ class FCPositionBranch(nn.Module):
         return window_to_position_maps(self.head(feats), self.m, self.fill)  # (B, m*m, H', W')
 
 
+@register_head("fc")
 class FCBaselineModel(InstanceFCN):
     """InstanceFCN with its instance branch replaced by the sliding fc head (``config.k`` becomes m).
 
@@ -94,7 +96,6 @@ class FCBaselineModel(InstanceFCN):
     Its config says ``head="fc"`` and ``k == m``, so its checkpoints load back through ``build_model``.
     """
 
-    head = "fc"
     REDUCE, HIDDEN = 32, 512
 
     def __init__(self, config: ModelConfig) -> None:

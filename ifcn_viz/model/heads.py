@@ -1,8 +1,40 @@
-"""The two fully convolutional branches on top of the backbone (paper, Sec. 3 and Fig. 3)."""
+"""The two fully convolutional branches on top of the backbone (paper, Sec. 3 and Fig. 3), and the head registry.
+
+A mask head is a model class registered under a ``ModelConfig.head`` name (:func:`register_head`); the names and
+their one-line descriptions are :data:`ifcn_viz.config.HEADS` (torch-free, for the CLI and the cards), and
+:func:`ifcn_viz.model.build.build_model` is the one place a head is chosen.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from torch import Tensor, nn
+
+from ifcn_viz.config import HEADS
+
+HEAD_CLASSES: dict[str, type[nn.Module]] = {}
+"""The registered model classes by ``ModelConfig.head`` name (filled as their modules are imported)."""
+
+_C = TypeVar("_C", bound=type)
+
+
+def register_head(name: str) -> Callable[[_C], _C]:
+    """Class decorator: ``cls`` builds the models whose ``config.head`` is ``name`` (a key of ``config.HEADS``).
+
+    The class is built as ``cls.build(config, assembler_init)``; it records ``head = name``."""
+
+    def decorate(cls: _C) -> _C:
+        if name not in HEADS:
+            raise ValueError(f"head {name!r} has no entry in ifcn_viz.config.HEADS: add its one-line description there")
+        if name in HEAD_CLASSES:
+            raise ValueError(f"head {name!r} is already registered (by {HEAD_CLASSES[name].__name__})")
+        cls.head = name
+        HEAD_CLASSES[name] = cls
+        return cls
+
+    return decorate
 
 
 class InstanceBranch(nn.Module):

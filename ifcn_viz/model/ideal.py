@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ifcn_viz.config import check_km
+from ifcn_viz.config import IDEAL_LOGIT, check_km
 
 
 class IdealMaps(NamedTuple):
@@ -38,7 +38,7 @@ def _as_mask_tensor(masks: Tensor | np.ndarray) -> Tensor:
 
 
 def ideal_score_maps(
-    masks: Tensor | np.ndarray, k: int, m: int, stride: int, logit: float = 10.0, min_cover: float = 0.5
+    masks: Tensor | np.ndarray, k: int, m: int, stride: int, logit: float = IDEAL_LOGIT, min_cover: float = 0.5
 ) -> IdealMaps:
     """Ideal k^2 score maps and objectness for instance ``masks`` ``[N, H, W]`` (bool) at input resolution.
 

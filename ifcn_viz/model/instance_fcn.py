@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ifcn_viz.config import ModelConfig
 from ifcn_viz.model.assemble import assemble_at, assemble_dense, cell_to_map_index
 from ifcn_viz.model.backbones import build_backbone
-from ifcn_viz.model.heads import InstanceBranch, ObjectnessBranch
+from ifcn_viz.model.heads import InstanceBranch, ObjectnessBranch, register_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,10 +40,17 @@ def check_images(images: Tensor) -> None:
         )
 
 
+@register_head("ifcn")
 class InstanceFCN(nn.Module):
-    """The paper's model; ``config.head`` says which mask head it has (``"ifcn"`` here, see :func:`build_model`)."""
+    """The paper's model; ``config.head`` says which mask head it has (``"ifcn"`` here; see
+    :func:`ifcn_viz.model.build.build_model`, which builds the class registered for each head)."""
 
-    head = "ifcn"  # the ModelConfig.head this class builds
+    head: str  # the ModelConfig.head this class builds (set by @register_head)
+
+    @classmethod
+    def build(cls, config: ModelConfig, assembler_init: str = "onehot") -> InstanceFCN:
+        """A fresh model of this head (``assembler_init`` only matters for a head with a learned assembler)."""
+        return cls(config)
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -94,24 +101,3 @@ class InstanceFCN(nn.Module):
 
     def cell_to_map_index(self) -> Tensor:
         return cell_to_map_index(self.k, self.m)
-
-
-def build_model(config: ModelConfig | str | None = None) -> InstanceFCN:
-    """Build the model a :class:`ModelConfig` (or a preset name: paper, resnet50, tiny) describes, with its head:
-    ``config.head == "ifcn"`` -> :class:`InstanceFCN`, ``"fc"`` -> the ablation's
-    :class:`~ifcn_viz.model.fc_baseline.FCBaselineModel` (an InstanceFCN whose k^2 maps come from an fc head),
-    ``"learned"`` -> :class:`~ifcn_viz.model.learned_assembler.LearnedAssemblerModel` (its one-hot init)."""
-    if isinstance(config, str):
-        from ifcn_viz.config import get_preset
-
-        config = get_preset(config).model
-    config = config or ModelConfig()
-    if config.head == "fc":
-        from ifcn_viz.model.fc_baseline import FCBaselineModel
-
-        return FCBaselineModel(config)
-    if config.head == "learned":
-        from ifcn_viz.model.learned_assembler import LearnedAssemblerModel
-
-        return LearnedAssemblerModel(config)
-    return InstanceFCN(config)

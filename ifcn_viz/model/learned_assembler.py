@@ -37,8 +37,8 @@ from torch import Tensor, nn
 
 from ifcn_viz.config import ASSEMBLER_INITS, ModelConfig
 from ifcn_viz.model.assemble import cell_to_map_index
-from ifcn_viz.model.heads import InstanceBranch
-from ifcn_viz.model.instance_fcn import InstanceFCN
+from ifcn_viz.model.heads import InstanceBranch, register_head
+from ifcn_viz.model.instance_fcn import InstanceFCN, check_images
 
 _SEED_OFFSET = 1_000_003  # the random init's stream: the global initial seed plus this
 
@@ -93,6 +93,7 @@ class LearnedInstanceBranch(nn.Module):
         return self.assembler(self.branch(feats))
 
 
+@register_head("learned")
 class LearnedAssemblerModel(InstanceFCN):
     """InstanceFCN whose assembler is learned (``config.head == "learned"``; ``config.k`` becomes m).
 
@@ -100,12 +101,14 @@ class LearnedAssemblerModel(InstanceFCN):
     checkpoint's card, ``learned_k`` is read back.  ``init`` only matters for a fresh model.
     """
 
-    head = "learned"
-
     def __init__(self, config: ModelConfig, init: str = "onehot") -> None:
         k = config.learned_k if config.head == "learned" and config.learned_k is not None else config.k
         self.init = init
         super().__init__(dataclasses.replace(config, k=config.m, head="learned", learned_k=k))
+
+    @classmethod
+    def build(cls, config: ModelConfig, assembler_init: str = "onehot") -> LearnedAssemblerModel:
+        return cls(config, init=assembler_init)
 
     def build_instance_branch(self, in_channels: int, config: ModelConfig) -> nn.Module:
         return LearnedInstanceBranch(in_channels, config.learned_k, config.m, config.head_channels, self.init)
@@ -116,8 +119,6 @@ class LearnedAssemblerModel(InstanceFCN):
 
     def score_maps(self, images: Tensor) -> Tensor:
         """The k^2 instance-sensitive score maps ``[B, k*k, H', W']`` before the learned assembler."""
-        from ifcn_viz.model.instance_fcn import check_images
-
         check_images(images)
         x = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         return self.instance.branch(self.backbone(x))

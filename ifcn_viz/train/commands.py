@@ -9,12 +9,7 @@ import sys
 from pathlib import Path
 
 from ifcn_viz import cliargs as T
-from ifcn_viz.config import AMP_CHOICES as AMP
-from ifcn_viz.config import ASSEMBLER_INITS, HEADS, PRESETS
-
-SHIPPED_WHERE = ("cpu", "gpu")  # = ifcn_viz.train.recipe.SHIPPED_WHERE (a test keeps them equal; no torch here)
-
-DATASETS = ("synthetic", "coco", "voc")  # = ifcn_viz.train.recipe.DATASETS (a test keeps them equal; no torch here)
+from ifcn_viz.config import AMP, ASSEMBLER_INITS, DATASETS, HEADS, PRESETS, SHIPPED_WHERE
 
 
 def _config_from_args(args: argparse.Namespace):

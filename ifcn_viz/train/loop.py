@@ -59,28 +59,16 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
 
 
 def build_train_model(cfg: TrainConfig) -> nn.Module:
-    """The preset's model (with ``k`` / backbone weights overridden); seeded by ``cfg.seed`` alone."""
-    preset = get_preset(cfg.preset)
-    mcfg = preset.model
-    overrides: dict[str, Any] = {}
-    if cfg.k is not None:
-        overrides["k"] = cfg.k
-    if cfg.backbone_weights is not None:
-        overrides["backbone_weights"] = cfg.backbone_weights
-    mcfg = dataclasses.replace(mcfg, **overrides)
+    """The preset's model with the run's head, ``k`` and backbone weights; seeded by ``cfg.seed`` alone."""
+    from ifcn_viz.model.build import build_model
+
+    given = {"k": cfg.k, "backbone_weights": cfg.backbone_weights}
+    mcfg = dataclasses.replace(
+        get_preset(cfg.preset).model, head=cfg.head, **{name: v for name, v in given.items() if v is not None}
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        if cfg.head == "fc":
-            from ifcn_viz.model.fc_baseline import FCBaselineModel
-
-            return FCBaselineModel(mcfg)
-        if cfg.head == "learned":
-            from ifcn_viz.model.learned_assembler import LearnedAssemblerModel
-
-            return LearnedAssemblerModel(mcfg, init=cfg.assembler_init)
-        from ifcn_viz.model.instance_fcn import InstanceFCN
-
-        return InstanceFCN(mcfg)
+        return build_model(mcfg, assembler_init=cfg.assembler_init)
 
 
 def cpu_name() -> str:

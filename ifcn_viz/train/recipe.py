@@ -8,7 +8,7 @@
 
 :func:`train_config` is the one place a :class:`TrainConfig` is built -- by the CLI, the ablation, the app's live
 training and the tests: the preset's recipe, then (optionally) the shipped model's recorded recipe, then the
-caller's explicit settings.  A preset without an entry in :data:`RECIPES` trains with the paper's recipe.
+caller's explicit settings.  A preset without an entry in :data:`RECIPES` is an error that names the entry to add.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ifcn_viz.config import AMP_CHOICES, ASSEMBLER_INITS, HEADS, PRESETS
+from ifcn_viz.config import AMP, ASSEMBLER_INITS, DATASETS, HEADS, PRESETS, SHIPPED_WHERE
 from ifcn_viz.data.transforms import PAPER_SHORT_SIDES, TINY_SHORT_SIDES
-
-DATASETS = ("synthetic", "coco", "voc")
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class TrainConfig:
     warmup: int = 100
     step_at: float = 0.8  # (paper) 32k of 40k
     grad_clip: float = 10.0  # (ours) max gradient norm; 0 disables
-    amp: str = "auto"  # AMP_CHOICES; auto: bf16 where native, else fp32 (fp16 on a GPU without bf16)
+    amp: str = "auto"  # config.AMP; auto: bf16 where native, else fp32 (fp16 on a GPU without bf16)
     device: str = "auto"
     seed: int = 0
     k: int | None = None  # override the preset's k (ablation)
@@ -94,8 +92,8 @@ class TrainConfig:
             raise ValueError(
                 f"optimizer must be adamw|sgd and schedule cosine|step, got {self.optimizer}, {self.schedule}"
             )
-        if self.amp not in AMP_CHOICES:
-            raise ValueError(f"amp must be auto, bf16, fp16 or none, got {self.amp!r}")
+        if self.amp not in AMP:
+            raise ValueError(f"amp must be {', '.join(AMP[:-1])} or {AMP[-1]}, got {self.amp!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.assembler_init not in ASSEMBLER_INITS:
@@ -156,13 +154,12 @@ SHIPPED_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                       ckpt_minutes=2.0),
     },
 }  # fmt: skip
-SHIPPED_WHERE = tuple(SHIPPED_RECIPES)  # --shipped cpu | gpu
 SHIPPED_RECIPE = SHIPPED_RECIPES["cpu"]["tiny"]  # the CPU fallback of the default model
 SHIPPED_NAMES: dict[str, str] = {"tiny": "shipped", "small": "small"}
 
 
 def train_config(preset: str = "tiny", *, shipped: bool | str = False, **settings: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; the paper's for a preset without one),
+    """The :class:`TrainConfig` of ``preset``: its recipe (:data:`RECIPES`; a preset without one is an error),
     then with ``shipped`` (``"gpu"``, ``"cpu"``; ``True`` is ``"cpu"``) the shipped model's recorded recipe
     (:data:`SHIPPED_RECIPES`), then ``settings`` -- the
     caller's explicit choices, where ``None`` means "not given".  ``out`` defaults to ``runs/<preset>``."""
@@ -173,7 +170,12 @@ def train_config(preset: str = "tiny", *, shipped: bool | str = False, **setting
     if unknown:
         raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
     given = {k: v for k, v in settings.items() if v is not None}
-    values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES.get(preset, RECIPES["paper"])}
+    if preset not in RECIPES:
+        raise ValueError(
+            f"preset {preset!r} has no training recipe: add RECIPES[{preset!r}] in ifcn_viz/train/recipe.py "
+            "(e.g. a copy of RECIPES['paper'] for the paper's SGD, or of RECIPES['tiny'] for AdamW)"
+        )
+    values: dict[str, Any] = {"preset": preset, "out": f"runs/{preset}", **RECIPES[preset]}
     if shipped:
         where = "cpu" if shipped is True else shipped
         recipes = SHIPPED_RECIPES.get(where, {})

@@ -23,8 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-KEYS = ("AR@10", "AR@100", "recall50@100")
-NAMES = {"validation": "own validation", "independent": "independent synthetic", "real_photos": "real photographs"}
+from ifcn_viz.config import YARDSTICK_METRICS, YARDSTICKS
+
+KEYS = YARDSTICK_METRICS
+NAMES = {name: label for name, (label, _) in YARDSTICKS.items()}
 
 
 def _predictor(checkpoint: str | Path, precision: str | None = None, device: str = "cpu"):

@@ -12,13 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import Tensor
 
-from ifcn_viz.inference.types import Proposals, Provenance, WindowResult
-from ifcn_viz.inference.window import WindowGrid
 from ifcn_viz.viz import maps as _maps
-from ifcn_viz.viz import proposals as _proposals
-from ifcn_viz.viz import provenance as _provenance
-from ifcn_viz.viz import receptive as _receptive
-from ifcn_viz.viz import window as _window
 from ifcn_viz.viz.palette import LOGIT_CMAP, PROB_CMAP, as_numpy, check_rgb, logit_range
 
 
@@ -34,34 +28,6 @@ def plot_view(ax, view: np.ndarray, title: str | None = None):
 def plot_score_maps(ax, score_maps: Tensor | np.ndarray, title: str | None = None, **kwargs):
     """:func:`score_map_mosaic` on ``ax`` (same keyword arguments: ``k``, ``image``, ``window``, ``probs`` ...)."""
     return plot_view(ax, _maps.score_map_mosaic(score_maps, **kwargs), title)
-
-
-def plot_objectness(ax, image: object, grid: WindowGrid, title: str | None = None, **kwargs):
-    return plot_view(ax, _maps.objectness_overlay(image, grid, **kwargs), title)
-
-
-def plot_window(ax, image: object, window: WindowResult, score_maps=None, title: str | None = None, **kwargs):
-    return plot_view(ax, _window.window_view(image, window, score_maps, **kwargs), title)
-
-
-def plot_provenance(ax, image: object, provenance: Provenance, title: str | None = None, **kwargs):
-    return plot_view(ax, _provenance.provenance_view(image, provenance, **kwargs), title)
-
-
-def plot_proposals(ax, image: object, proposals: Proposals, top_n: int = 10, title: str | None = None, **kwargs):
-    return plot_view(ax, _proposals.proposals_view(image, proposals, top_n, **kwargs), title)
-
-
-def plot_nms_step(ax, image: object, proposals: Proposals, step: int | None = None, title: str | None = None, **kwargs):
-    return plot_view(ax, _proposals.nms_steps_view(image, proposals, step, **kwargs), title)
-
-
-def plot_k_comparison(ax, masks, stride: int, m: int, title: str | None = None, **kwargs):
-    return plot_view(ax, _maps.k_comparison(masks, stride, m, **kwargs), title)
-
-
-def plot_receptive_field(ax, image: object, grad_map: np.ndarray, cell, rf, m: int | None = None, title=None):
-    return plot_view(ax, _receptive.receptive_field_view(image, grad_map, cell, rf, m), title)
 
 
 def plot_heatmap(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ifcn_viz.config import IDEAL_LOGIT, WINDOW_THRESHOLD
 from ifcn_viz.inference.window import WindowGrid, paste_window_cells
 from ifcn_viz.model.ideal import IdealMaps, ideal_score_maps
 
@@ -34,7 +35,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def _ideal_maps_cropped(masks: np.ndarray, k: int, m: int, stride: int, logit: float = 10.0) -> IdealMaps:
+def _ideal_maps_cropped(masks: np.ndarray, k: int, m: int, stride: int, logit: float = IDEAL_LOGIT) -> IdealMaps:
     """``ideal_score_maps`` computed on the stride-aligned box around all instances, then embedded in the full
     grid: identical values (cells are whole s x s blocks either way; cells without instance pixels are "off"
     everywhere), at a fraction of the cost for small objects in a large image."""
@@ -60,7 +61,7 @@ def _ideal_maps_cropped(masks: np.ndarray, k: int, m: int, stride: int, logit: f
 
 
 def ideal_reassembly(
-    masks: Tensor | np.ndarray, k: int, m: int, stride: int, threshold: float = 0.5
+    masks: Tensor | np.ndarray, k: int, m: int, stride: int, threshold: float = WINDOW_THRESHOLD
 ) -> IdealReassembly:
     """Build ideal maps for ``masks`` ``[N, H, W]``, assemble at each instance centre, paste, and score."""
     masks_np = masks.detach().cpu().numpy() if isinstance(masks, Tensor) else np.asarray(masks)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ifcn_viz.config import WINDOW_THRESHOLD
 from ifcn_viz.viz.palette import (
     BACKGROUND,
     INK,
@@ -215,7 +216,7 @@ def objectness_histogram(
 
 def logit_histogram(
     score_maps: object,
-    mask_threshold: float = 0.5,
+    mask_threshold: float = WINDOW_THRESHOLD,
     fill: float | None = None,
     bins: int = 50,
     width: int = 520,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import Tensor
 
+from ifcn_viz.config import FOUND_IOU
 from ifcn_viz.viz.palette import LOGIT_CMAP, PROB_CMAP, as_numpy, mask_edges, thicken, to_rgb_uint8
 
 # Okabe-Ito colours (colour-vision-deficiency safe), as matplotlib hex strings
@@ -48,7 +49,7 @@ def plot_sweep(ax_score, ax_iou, sweep, step: int | None = None, names: Sequence
     return ax_score, ax_iou
 
 
-def plot_ranking_recall(ax, ns: Sequence[int], recalls: dict[str, np.ndarray], iou: float = 0.5, title: str = ""):
+def plot_ranking_recall(ax, ns: Sequence[int], recalls: dict[str, np.ndarray], iou: float = FOUND_IOU, title: str = ""):
     """Recall@``iou`` against the number of proposals, one line per ranking rule (log x)."""
     for rule, r in recalls.items():
         ax.plot(ns, r, label=rule, **RULE_STYLES.get(rule, {}))

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from ifcn_viz.config import WINDOW_THRESHOLD
 from ifcn_viz.inference.window import WindowGrid, copied_region
 from ifcn_viz.viz.ideal import ideal_reassembly
 from ifcn_viz.viz.palette import (
@@ -299,7 +300,7 @@ def k_comparison(
     m: int,
     ks: tuple[int, ...] = (1, 5),
     image: object | None = None,
-    threshold: float = 0.5,
+    threshold: float = WINDOW_THRESHOLD,
 ) -> np.ndarray:
     """For each k in ``ks``: ideal maps from the GT ``masks`` ``[N, H, W]`` assembled at each instance centre and
     pasted back, drawn in the rank palette with each instance's IoU.  k = 1 is a semantic FCN (one map): a window

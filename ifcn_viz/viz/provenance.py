@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ifcn_viz.config import WINDOW_THRESHOLD
 from ifcn_viz.inference.types import Provenance
 from ifcn_viz.viz.palette import (
     INK,
@@ -44,7 +45,7 @@ def provenance_view(
     image: object,
     provenance: Provenance,
     cell_px: int = 16,
-    threshold: float = 0.5,
+    threshold: float = WINDOW_THRESHOLD,
     vmax: float | None = None,
 ) -> np.ndarray:
     """Two linked pictures of one pixel's provenance, on one logit scale:

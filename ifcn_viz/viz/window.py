@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from ifcn_viz.config import WINDOW_THRESHOLD
 from ifcn_viz.inference.types import WindowResult
 from ifcn_viz.inference.window import _check_window, paste_window, window_covered, window_mask
 from ifcn_viz.model.assemble import bin_edges
@@ -134,7 +135,9 @@ def assembled_mask_view(window: WindowResult, cell_px: int = 12, labels: bool = 
     return stack([np.asarray(pil), prob_colorbar(max(160, side), "assembled probability")], axis=0, gap=4)
 
 
-def pasted_mask_view(image: object, window: WindowResult, threshold: float = 0.5, alpha: float = 0.55) -> np.ndarray:
+def pasted_mask_view(
+    image: object, window: WindowResult, threshold: float = WINDOW_THRESHOLD, alpha: float = 0.55
+) -> np.ndarray:
     """The window's mask pasted back at image resolution, exactly as the proposals paste it
     (:func:`~ifcn_viz.inference.window.paste_window`): probabilities (viridis) inside the window's extent and the
     contour of ``p >= threshold`` (:func:`~ifcn_viz.inference.window.window_mask`) in the rank-0 colour."""
@@ -156,7 +159,7 @@ def window_view(
     image: object,
     window: WindowResult,
     score_maps: Tensor | np.ndarray | None = None,
-    threshold: float = 0.5,
+    threshold: float = WINDOW_THRESHOLD,
     cell_px: int = 12,
     max_side: int | None = 512,
 ) -> np.ndarray:
