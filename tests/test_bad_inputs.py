@@ -71,7 +71,7 @@ def test_app_shows_a_message_and_keeps_serving(corpus):
     from ifcn_viz.app import build_demo
 
     demo = build_demo(small_predictor(0))
-    handlers, page = demo.handlers, demo.page
+    handlers, page = demo.tabs["explore"], demo.page
     args = (None, 5, 0.4, 0.8, -1)
     for name, case in corpus.items():
         out = handlers.on_upload(str(case.path), *args)
