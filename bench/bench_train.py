@@ -27,7 +27,8 @@ one sync at the end) after each round's timed ones.  Variants, interleaved round
 the load of a shared machine hits all: ``before`` is the per-image reference sampler
 (``tests/_targets_reference.py``) on the DataLoader path, ``sampler`` the batched sampler on that path (what
 ``ifcn-viz train`` runs on a CPU), ``scenes`` the batched sampler on batches made on the device from compact scene
-tensors (what it runs on a GPU).  One JSON line per variant and one per variant with its ratios to ``before``:
+tensors (what it runs on a GPU).  One JSON line per variant and one per variant with its ratios to ``before``
+(also written to ``bench/results/train_step_split_<device>.jsonl``):
 
     PYTHONPATH=$PWD python bench/bench_train.py --step-split --device cuda --preset tiny --batch 64 --size 256 \
         --steps 20 --rounds 3 [--workers 12] [--scenes 2000] [--variants before,sampler,scenes]
@@ -261,14 +262,18 @@ def step_split(args: argparse.Namespace) -> None:
             "threads": torch.get_num_threads(), "fill_s": round(fill_s, 1), "load_avg": os.getloadavg()[0]}  # fmt: skip
     if dev.type == "cuda":
         head["gpu"] = torch.cuda.get_device_name(dev)
-    for name in names:
-        print(json.dumps({**head, **rows[name]}), flush=True)
+    lines = [{**head, **rows[name]} for name in names]
     for name in [n for n in names if n != "before" and "before" in rows]:
         b, a = rows["before"], rows[name]
         ratio = {p: round(a["ms_per_step_median"][p] / max(b["ms_per_step_median"][p], 1e-9), 3) for p in PHASES}
         speed = round(a["images_per_s_free"] / b["images_per_s_free"], 3)
-        print(json.dumps({**head, "ratio": f"{name}/before", "ms": ratio, "free_speedup": speed,
-                          "total_ms_ratio": round(a["total_ms"] / b["total_ms"], 3)}), flush=True)  # fmt: skip
+        lines.append({**head, "ratio": f"{name}/before", "ms": ratio, "free_speedup": speed,
+                      "total_ms_ratio": round(a["total_ms"] / b["total_ms"], 3)})  # fmt: skip
+    out = OUT.with_name(f"train_step_split_{dev.type}.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for line in lines:
+        print(json.dumps(line), flush=True)
 
 
 def main() -> None:
