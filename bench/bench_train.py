@@ -25,12 +25,13 @@ each mark on a GPU): *loader* (waiting for the batch and moving it to the device
 sampling), *loss*, *update* (backward + optimiser step); and images/s of as many free-running steps (no marks,
 one sync at the end) after each round's timed ones.  Variants, interleaved round by round in one process so that
 the load of a shared machine hits all: ``before`` is the per-image reference sampler
-(``tests/_targets_reference.py``) on the DataLoader path, ``sampler`` the batched sampler on that path, ``after``
-what ``ifcn-viz train`` runs now (batches made on the device from compact scene tensors).  One JSON line per
-variant and one with the after/before ratios of the medians:
+(``tests/_targets_reference.py``) on the DataLoader path, ``sampler`` the batched sampler on that path (what
+``ifcn-viz train`` runs on a CPU), ``scenes`` the batched sampler on batches made on the device from compact scene
+tensors (what it runs on a GPU).  One JSON line per variant and one per variant with its ratios to ``before``
+(also written to ``bench/results/train_step_split_<device>.jsonl``):
 
     PYTHONPATH=$PWD python bench/bench_train.py --step-split --device cuda --preset tiny --batch 64 --size 256 \
-        --steps 20 --rounds 3 [--workers 12] [--scenes 2000] [--variants before,sampler,after]
+        --steps 20 --rounds 3 [--workers 12] [--scenes 2000] [--variants before,sampler,scenes]
 """
 
 from __future__ import annotations
@@ -190,8 +191,9 @@ class PhaseClock:
 
 def _variant(name: str, cfg, base, dev: torch.device):
     """(model, optimiser, batch iterator, sampler) of one variant: ``before`` the per-image reference sampler on
-    the DataLoader path; ``sampler`` the batched sampler on the DataLoader path; ``after`` the batched sampler on
-    batches made on the device (what ``ifcn-viz train`` does with cached synthetic scenes)."""
+    the DataLoader path; ``sampler`` the batched sampler on the DataLoader path (what ``ifcn-viz train`` runs on a
+    CPU); ``scenes`` the batched sampler on batches made on the device from scene tensors (what it runs on a GPU
+    with cached synthetic scenes)."""
     from ifcn_viz.train import loop
 
     sampler = loop.sample_windows
@@ -199,7 +201,7 @@ def _variant(name: str, cfg, base, dev: torch.device):
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from tests._targets_reference import sample_windows_reference as sampler
     model = build_train_model(cfg).to(dev, memory_format=torch.channels_last).train()
-    on_device = dev if name == "after" else None
+    on_device = dev if name == "scenes" else None
     batches = iter(loop.make_loader(cfg, pin=dev.type == "cuda", base=base, device=on_device))
     return model, loop.make_optimizer(cfg, model), batches, sampler
 
@@ -260,14 +262,18 @@ def step_split(args: argparse.Namespace) -> None:
             "threads": torch.get_num_threads(), "fill_s": round(fill_s, 1), "load_avg": os.getloadavg()[0]}  # fmt: skip
     if dev.type == "cuda":
         head["gpu"] = torch.cuda.get_device_name(dev)
-    for name in names:
-        print(json.dumps({**head, **rows[name]}), flush=True)
+    lines = [{**head, **rows[name]} for name in names]
     for name in [n for n in names if n != "before" and "before" in rows]:
         b, a = rows["before"], rows[name]
         ratio = {p: round(a["ms_per_step_median"][p] / max(b["ms_per_step_median"][p], 1e-9), 3) for p in PHASES}
         speed = round(a["images_per_s_free"] / b["images_per_s_free"], 3)
-        print(json.dumps({**head, "ratio": f"{name}/before", "ms": ratio, "free_speedup": speed,
-                          "total_ms_ratio": round(a["total_ms"] / b["total_ms"], 3)}), flush=True)  # fmt: skip
+        lines.append({**head, "ratio": f"{name}/before", "ms": ratio, "free_speedup": speed,
+                      "total_ms_ratio": round(a["total_ms"] / b["total_ms"], 3)})  # fmt: skip
+    out = OUT.with_name(f"train_step_split_{dev.type}.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for line in lines:
+        print(json.dumps(line), flush=True)
 
 
 def main() -> None:
@@ -285,7 +291,7 @@ def main() -> None:
     ap.add_argument("--amp", default="auto", help="with --step-split: auto, bf16, fp16 or none")
     ap.add_argument("--rounds", type=int, default=3, help="with --step-split: interleaved rounds of --steps steps")
     ap.add_argument("--scenes", type=int, default=0, help="with --step-split: cached scenes (default: 8 batches)")
-    ap.add_argument("--variants", default="before,sampler,after", help="with --step-split: a comma list")
+    ap.add_argument("--variants", default="before,sampler,scenes", help="with --step-split: a comma list")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -25,7 +25,8 @@ def dataset():
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_batch_has_the_dataloader_path_sizes_flips_and_masks(dataset, device):
     """Same scenes, keys and choices as ``Augmented`` + ``pad_collate``: the same padded size, true sizes, window
-    labels and owners (the masks, up to the empty ones the DataLoader path drops), images within a grey level."""
+    labels and owners (the masks, up to the empty ones the DataLoader path drops), the same images (on a GPU within
+    a grey level)."""
     tf = JointTransform((64, 80, 96, 120))
     scenes = scene_tensors(dataset, device)
     loader = Augmented(dataset, tf)
@@ -33,7 +34,10 @@ def test_a_batch_has_the_dataloader_path_sizes_flips_and_masks(dataset, device):
         images, inst, sizes = augment_batch(scenes, items, tf)
         ref_images, ref_masks, ref_sizes = pad_collate([loader[item] for item in items])
         assert images.shape == ref_images.shape and torch.equal(sizes, ref_sizes)
-        assert (images.cpu() - ref_images).abs().max() <= 1 / 255 + 1e-6
+        if device == "cpu":  # the same uint8 resize kernels
+            assert torch.equal(images, ref_images)
+        else:
+            assert (images.cpu() - ref_images).abs().max() <= 1 / 255 + 1e-6
         assert images.device.type == inst.masks.device.type == device
         feat = (images.shape[2] // 8, images.shape[3] // 8)
         got = label_instance_batch(inst, feat, 21, 8, WindowRule())
@@ -71,3 +75,29 @@ def test_the_sampler_takes_the_batch_as_it_comes(dataset, device):
     feat = (images.shape[2] // 8, images.shape[3] // 8)
     t = sample_windows(inst, feat, 21, 8, WindowRule(windows_per_image=32), torch.Generator().manual_seed(0))
     assert len(t.centers) == 4 * 32 and t.pos_masks.shape[0] == int(t.labels.sum())
+
+
+def test_make_loader_makes_scene_batches_for_a_device_and_cached_scenes(tmp_path):
+    from ifcn_viz.train.data import build_dataset
+    from ifcn_viz.train.loop import make_loader
+
+    cfg = train_config("tiny", batch_size=2, image_size=64, train_scenes=4, short_sides=(64,), out=str(tmp_path))
+    base = build_dataset(cfg)  # cached and filled
+    assert isinstance(make_loader(cfg, base=base, device=torch.device("cpu")), SceneBatches)
+    assert not isinstance(make_loader(cfg, base=base), SceneBatches)  # the DataLoader path
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_a_gpu_feeds_scene_batches(tmp_path, monkeypatch):
+    from ifcn_viz.train import loop
+    from ifcn_viz.train.loop import train
+
+    made = []
+    real = loop.make_loader
+    monkeypatch.setattr(loop, "make_loader", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    cfg = train_config("tiny", out=str(tmp_path), iters=3, batch_size=2, image_size=96, short_sides=(88, 96),
+                       train_scenes=8, windows_per_image=64, eval_images=0, progress=False, device="cuda",
+                       log_every=1)  # fmt: skip
+    res = train(cfg)
+    assert res.step == 3 and isinstance(made[0], SceneBatches)
+    assert next(res.model.parameters()).device.type == "cuda"

@@ -163,8 +163,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone-weights", help="imagenet or a local torchvision .pth/.safetensors for vgg16/resnet "
                    "(default: random)")  # fmt: skip
     p.add_argument("--max-bad-steps", type=T.positive_int, help="stop after this many non-finite losses (default 20)")
-    p.add_argument("--num-workers", type=T.nonneg_int, help="DataLoader worker processes (default 0; unused with "
-                   "cached synthetic scenes: their batches are made on the training device)")  # fmt: skip
+    p.add_argument("--num-workers", type=T.nonneg_int, help="DataLoader worker processes (default 0; unused on a GPU "
+                   "with cached synthetic scenes: their batches are made on the GPU)")  # fmt: skip
     p.add_argument("--threads", type=T.threads, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--log-every", type=T.positive_int, help="log metrics every N steps (default 10)")
     p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (pip install tensorboard)")

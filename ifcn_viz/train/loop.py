@@ -344,7 +344,10 @@ def train(
             train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         model.train()
 
-        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda", device=dev)
+        # batches made on a GPU from scene tensors; on a CPU the per-sample uint8 path measured faster (the same
+        # pixels and masks either way: docs/PERFORMANCE.md, "Training step split")
+        on_device = dev if dev.type == "cuda" else None
+        loader = make_loader(cfg, info.rank, info.world_size, start_step=step, pin=dev.type == "cuda", device=on_device)
         rule = WindowRule(windows_per_image=cfg.windows_per_image)
         logger = _Logger(out, cfg.tensorboard, info.is_main)
         from tqdm.auto import tqdm
