@@ -14,11 +14,15 @@ Everything else is randomised so that a model trained on it does not learn one g
   gradients, checks -- and, held out, dots, rings and two held-out photographs;
 * **backgrounds** (:data:`BACKGROUND_STYLES`): a blurred photograph, a procedural texture, clutter (many small
   unlabelled fragments over a texture), a flat shaded colour -- and, held out, Voronoi tiles and bokeh;
+* **emoji** (optional, :mod:`ifcn_viz.data.glyphs`): with a style's ``emoji_fraction`` > 0 (style ``"emoji"``),
+  that share of the groups are touching copies of one picture of a real thing (people, animals, food, plants,
+  vehicles, objects) from the Noto Color Emoji and Symbola fonts, in their own colours or as textured silhouettes;
 * **effects**: illumination gradients, soft drop shadows, per-group shading, defocus and motion blur, sensor
   noise, JPEG artefacts, colour jitter (brightness, contrast, saturation, gamma).
 
-What may be drawn is a :class:`SceneStyle`: :data:`TRAIN_STYLE` (the default, used for training) and
-:data:`INDEPENDENT_STYLE` (the independent yardstick: only held-out families, textures and backgrounds).
+What may be drawn is a :class:`SceneStyle`: :data:`TRAIN_STYLE` (the default, used for training),
+:data:`EMOJI_STYLE` (the same with half of the groups from emoji) and :data:`INDEPENDENT_STYLE` (the independent
+yardstick: only held-out families, textures and backgrounds).
 The photographs of the real-photograph test set (:data:`HELD_OUT_PHOTOS`) are never textures of any style.
 
 Reproducibility: ``generate_scene(seed)`` is a pure function of ``seed`` (an int or a tuple of ints, fed to
