@@ -32,6 +32,10 @@ def register_head(name: str) -> Callable[[_C], _C]:
             raise ValueError(f"head {name!r} is already registered (by {HEAD_CLASSES[name].__name__})")
         cls.head = name
         HEAD_CLASSES[name] = cls
+        # keep config.HEADS' order whichever head module was imported first (menus and listings read this)
+        ordered = {key: HEAD_CLASSES[key] for key in HEADS if key in HEAD_CLASSES}
+        HEAD_CLASSES.clear()
+        HEAD_CLASSES.update(ordered)
         return cls
 
     return decorate
