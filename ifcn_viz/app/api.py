@@ -175,6 +175,7 @@ def register_api(ctx: AppContext) -> None:
         """Upload an image -- a file sent with ``gradio_client.handle_file(path)``, or the base64 of its bytes --:
         runs the backbone once; returns the session token, the image's fingerprint and size, and its top
         proposals.  ``name``: how answers call the image (default: the file's name, or "upload")."""
+        vw.check_proposal_params(top_n, mask_threshold, nms_iou)  # before the backbone runs
         names: dict[str, str] = {}
         if isinstance(image, dict):
             path, shown = uploaded_file(image, upload_root(), ctx.max_upload_bytes, str(ctx.max_file_size))

@@ -83,6 +83,7 @@ class Handlers:
               gt_masks: Any = None) -> Out:  # fmt: skip
         t0 = time.perf_counter()
         try:
+            views.check_proposal_params(top_n, thr, iou)  # before the backbone runs (a NaN top_n from the page)
             predictor = self.ctx.predictor_for(user_model)
             conversion = describe_conversion(src) if isinstance(src, (str, Path)) else None
             gt_source = "synthetic scene" if gt_masks is not None else ""
@@ -513,7 +514,7 @@ def load_uploaded_checkpoint(files: list[str]) -> Predictor:
         raise ValueError(f"upload exactly one .safetensors (or .pt/.pth) file and its .json card; got {got}")
     if not cards and weights[0].suffix.lower() == ".safetensors":
         raise ValueError(f"{weights[0].name} needs its model card: upload the .json written beside it too")
-    tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_"))
+    tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_", dir=upload_dir()))  # the run's folder: gone on SIGTERM too
     try:
         # the copies keep the user's file name, so the loader's messages speak of the user's file
         target = tmp / f"{weights[0].stem}{weights[0].suffix.lower()}"
