@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024**2
 SERVER_MASK_BYTES = 384 * MB
-"""Full-size masks one request of a served app may make (``top_n x H x W``): 40 MP, 9 proposals; 1 MP, 384."""
+"""Full-size masks one request of a served app may make (``top_n x H x W``): 40 MP, 10 proposals; 1 MP, 402."""
 CLOSED_SESSION_TTL = 120.0
 """Seconds a page session is kept after its tab closed (a reload within them keeps the image)."""
 IDLE_SESSION_TTL = 1800.0
@@ -75,8 +75,8 @@ def apply_server_budgets() -> dict[str, int]:
     from ifcn_viz import limits
 
     limits.MAX_MASK_BYTES = int(_env("IFCN_MASK_BYTES", SERVER_MASK_BYTES))
-    # Pillow refuses (DecompressionBombError) above twice this: Gradio's decoding of editor layers / images too
-    Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS // 2
+    # Pillow refuses (DecompressionBombError) above twice this: Gradio's decoding of editor layers (80 MP, was 179)
+    Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
     return {"mask_bytes": limits.MAX_MASK_BYTES, "decode_pixels": limits.MAX_PIXELS}
 
 
@@ -273,19 +273,22 @@ class ClientGuard:
                 return
             self._add(client, length)
         elif b"json" in headers.get(b"content-type", b"") and length > MB:
-            body = b""
-            more = True
-            while more:
+            chunks: list[bytes] = []
+            items, more = 1, True
+            while more:  # the commas counted as the body arrives: refused as soon as there are too many
                 message = await receive()
                 if message.get("type") != "http.request":
                     return
-                body += message.get("body", b"")
+                chunk = message.get("body", b"")
+                items += chunk.count(b",")
+                if items > self.max_items:
+                    await self._refuse(send, 413, f"the request holds more than {self.max_items:,} JSON items "
+                                       "(refused before it was parsed)")  # fmt: skip
+                    return
+                chunks.append(chunk)
                 more = message.get("more_body", False)
-            items = body.count(b",") + 1
-            if items > self.max_items:
-                await self._refuse(send, 413, f"the request holds about {items:,} JSON items; at most "
-                                   f"{self.max_items:,} are accepted (refused before it was parsed)")  # fmt: skip
-                return
+            body = b"".join(chunks)
+            del chunks
             sent = False
 
             async def replay() -> Any:
