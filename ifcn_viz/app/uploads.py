@@ -197,6 +197,7 @@ def describe_conversion(src: Any) -> str | None:
     if orientation not in (1, None):
         notes.append(f"EXIF orientation {orientation} applied (the image is shown upright)")
     if several:
-        what = "a multi-page TIFF" if fmt == "TIFF" else "animated"
-        notes.append(f"{what} (pages not counted): the first {'page' if fmt == 'TIFF' else 'frame'} is used")
+        tiff = fmt == "TIFF"
+        notes.append("a multi-page TIFF (pages not counted): the first page is used" if tiff
+                     else "animated (frames not counted): the first frame is used")  # fmt: skip
     return "; ".join(notes) if notes else None
