@@ -363,3 +363,19 @@ def test_client_guard_refuses_before_reading_or_parsing(tmp_path, monkeypatch):
     guard._disk = (0.0, 0)
     status, text, _ = _asgi(guard, "POST", "/gradio_api/upload", b"", one_mb, client="10.0.0.3")
     assert status == 507 and b"upload space is full" in text
+
+
+def test_server_budgets_apply_while_serving_and_are_restored():
+    from PIL import Image
+
+    from ifcn_viz.app.budget import SERVER_MASK_BYTES, apply_server_budgets, restore_budgets
+
+    before = (limits.MAX_MASK_BYTES, Image.MAX_IMAGE_PIXELS)
+    previous = apply_server_budgets()
+    try:
+        assert limits.MAX_MASK_BYTES == SERVER_MASK_BYTES and Image.MAX_IMAGE_PIXELS == limits.MAX_PIXELS
+        with pytest.raises(limits.LimitError, match="use --top-n 10 or less"):
+            limits.check_mask_budget(5000, 8000, 30)
+    finally:
+        restore_budgets(previous)
+    assert (limits.MAX_MASK_BYTES, Image.MAX_IMAGE_PIXELS) == before

@@ -68,16 +68,27 @@ def _env(name: str, default: float) -> float:
 # ---------------------------------------------------------------------------------------------- memory
 
 
-def apply_server_budgets() -> dict[str, int]:
-    """Lower the library's per-request memory limits to a served app's (process-wide; call when serving)."""
+def apply_server_budgets() -> dict[str, Any]:
+    """Lower the library's per-request memory limits to a served app's (process-wide, while serving); returns
+    the previous values for :func:`restore_budgets` (``launch`` restores them when the demo is closed)."""
     from PIL import Image
 
     from ifcn_viz import limits
 
+    previous = {"mask_bytes": limits.MAX_MASK_BYTES, "decode_pixels": Image.MAX_IMAGE_PIXELS}
     limits.MAX_MASK_BYTES = int(_env("IFCN_MASK_BYTES", SERVER_MASK_BYTES))
     # Pillow refuses (DecompressionBombError) above twice this: Gradio's decoding of editor layers (80 MP, was 179)
     Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
-    return {"mask_bytes": limits.MAX_MASK_BYTES, "decode_pixels": limits.MAX_PIXELS}
+    return previous
+
+
+def restore_budgets(previous: dict[str, Any]) -> None:
+    from PIL import Image
+
+    from ifcn_viz import limits
+
+    limits.MAX_MASK_BYTES = previous["mask_bytes"]
+    Image.MAX_IMAGE_PIXELS = previous["decode_pixels"]
 
 
 def release_memory() -> None:

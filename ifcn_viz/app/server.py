@@ -273,7 +273,7 @@ def launch(
     from ifcn_viz.app.uploads import upload_dir
 
     limit_malloc_arenas()
-    budget.apply_server_budgets()  # the per-request memory budgets of a served app
+    previous = budget.apply_server_budgets()  # the per-request memory budgets of a served app, until it is closed
     budget.remove_stale_temp()
     ctx: AppContext | None = getattr(demo, "ctx", None)
     size = max_file_size or (ctx.max_file_size if ctx else DEFAULT_MAX_FILE_SIZE)
@@ -298,7 +298,17 @@ def launch(
                       show_error=False, app_kwargs=app_kwargs, quiet=True, prevent_thread_lock=True,
                       **kwargs)  # fmt: skip
     log.info("served in %.2f s", time.perf_counter() - t0)
-    demo.janitor = budget.Janitor(demo, ctx.store if ctx else None, root).start()  # sessions and files expire
+    janitor = demo.janitor = budget.Janitor(demo, ctx.store if ctx else None, root).start()  # sessions, files expire
+    close = demo.close
+
+    def close_and_restore(*args: Any, **kw: Any) -> Any:
+        try:
+            return close(*args, **kw)
+        finally:
+            janitor.stop()
+            budget.restore_budgets(previous)
+
+    demo.close = close_and_restore
     if not quiet:  # our own line: Gradio's would suggest `share=True in launch()`, which is not this app's switch
         public = (
             f" and {demo.share_url}"
