@@ -156,7 +156,7 @@ def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.devi
     path = resolve(name_or_path)
     state, embedded = _read_tensors(path)
     card = embedded if embedded is not None and not card_path(path).is_file() else read_card(path)
-    from ifcn_viz.limits import LimitError, check_card
+    from ifcn_viz.limits import LimitError, check_card, check_parameter_count
 
     try:
         check_card(card, where=f"the card of {path.name}")  # bound widths, k, m and scales before building
@@ -164,10 +164,15 @@ def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.devi
         raise CheckpointError(str(err)) from err
     try:
         config = ModelConfig.from_dict({**card["model_config"], "backbone_weights": None})
-        model = build_model(config)
+        with torch.device("meta"):  # the card's model without memory: its size and shapes, nothing allocated
+            shapes = build_model(config)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"the card of {path} has an invalid model_config: {err}") from err
-    expected = model.state_dict()
+    try:
+        check_parameter_count(sum(p.numel() for p in shapes.parameters()), where=f"the card of {path.name}")
+    except LimitError as err:
+        raise CheckpointError(str(err)) from err
+    expected = shapes.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
@@ -181,5 +186,7 @@ def load_checkpoint(name_or_path: str | Path = SHIPPED, device: str | torch.devi
         parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"] if unexpected else []
         parts += [f"{len(wrong)} of the wrong shape (e.g. {wrong[:2]})"] if wrong else []
         raise CheckpointError(f"{path.name} does not fit its card ({desc}): tensors " + "; ".join(parts))
+    del shapes
+    model = build_model(config)  # the file fits the card: now build it for real
     model.load_state_dict(state)
     return model.to(device).eval(), card

@@ -11,6 +11,7 @@ which backbones exist and which output strides each offers -- are checked agains
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,8 +73,9 @@ class ModelConfig:
             if self.head != "learned":
                 raise ValueError(f"learned_k is only for head='learned', got head={self.head!r}")
             check_km(self.learned_k, self.m)
-        if isinstance(self.fill_logit, bool) or not isinstance(self.fill_logit, (int, float)):
-            raise ValueError(f"fill_logit must be a number, got {self.fill_logit!r}")
+        fill = self.fill_logit
+        if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not math.isfinite(fill):
+            raise ValueError(f"fill_logit must be a finite number, got {fill!r}")
 
     @property
     def window_pixels(self) -> int:

@@ -30,6 +30,8 @@ MAX_ARCHIVE_ENTRIES = 10_000  # entries in a .pt / .pth zip archive
 MAX_ARCHIVE_UNPACKED_BYTES = 2 * 1024**3  # unpacked total of a .pt / .pth archive (VGG-16 paper model: ~0.1 GB)
 MAX_ARCHIVE_RATIO = 50  # unpacked / packed size of any compressed entry (torch.save stores entries uncompressed)
 MAX_CARD_BYTES = 1024**2  # a model card (JSON) larger than this is not a card
+MAX_ARCHIVE_RATIO_FLOOR = 64 * 1024  # compressed entries from this size on are held to MAX_ARCHIVE_RATIO each
+MAX_MODEL_PARAMETERS = 100_000_000  # parameters a card may describe (paper VGG-16: ~20M; counted before building)
 # ---------------------------------------------------------------- images
 MIN_SIDE = 16  # smallest accepted side, pixels
 MAX_PIXELS = 40_000_000  # width * height, checked from the header before decoding
@@ -41,6 +43,14 @@ MAX_MASK_BYTES = 2 * 1024**3  # top_n full-resolution bool masks of one image (P
 # ---------------------------------------------------------------- drawn instances (the app's Draw tab)
 MAX_COCO_UPLOAD_BYTES = 16 * 1024**2  # a COCO instances JSON uploaded to the app (RLE of a few masks: ~KB)
 MAX_DRAWN_INSTANCES = 32  # instances of one image drawn or uploaded (each is one [H, W] mask in memory)
+MAX_DRAWN_BYTES = 192 * 1024**2  # instances x H x W bytes of the drawn / uploaded masks (12 MP: 16 instances)
+MAX_DRAW_PIXELS = 12_000_000  # the Draw tab's views are drawn at the image's full size: at most 12 MP
+MAX_POLYGON_VALUES = 1_000_000  # polygon coordinates (x and y each count) in one COCO file's annotations
+MAX_POLYGON_LENGTH = 4_000_000  # summed edge lengths (pixels, the longer axis of each edge) of its polygons
+POLYGON_MARGIN = 1.0  # a polygon point may lie at most this many pixels outside the image
+# ---------------------------------------------------------------- the paste of masks (proposals, windows)
+PASTE_CHUNK_BYTES = 32 * 1024**2  # float32 crop pixels pasted at once (the paste's working memory)
+MAX_RENDER_PIXELS = 4_000_000  # a picture of proposals over a larger image is drawn on every n-th pixel
 # ---------------------------------------------------------------- training
 CKPT_SECONDS = 300.0  # a training checkpoint at least every 5 minutes (--ckpt-minutes)
 MIN_CKPTS_PER_RUN = 10  # ... and at least 10 per run whatever --iters (so a kill loses at most 10 % of the steps)
@@ -74,6 +84,10 @@ def check_model_config(mc: Mapping[str, Any], where: str = "model card") -> None
         _int_field(mc["learned_k"], "learned_k", 1, MAX_K, where)
     if "m" in mc:
         _int_field(mc["m"], "m", 1, MAX_M, where)
+    for name in ("fill_logit",):  # every float of the card: finite (NaN / Infinity parse from JSON)
+        v = mc.get(name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise LimitError(f"{where}: {name} = {v} is not a finite number")
 
 
 def check_infer_config(ic: Mapping[str, Any], where: str = "model card") -> None:
@@ -103,6 +117,15 @@ def check_infer_config(ic: Mapping[str, Any], where: str = "model card") -> None
         _int_field(ic["min_object"], "infer_config.min_object", MIN_SIDE, MAX_SCALE_SIDE, where)
     if "max_pixels" in ic:
         _int_field(ic["max_pixels"], "infer_config.max_pixels", 1, MAX_PYRAMID_PIXELS, where)
+
+
+def check_parameter_count(n: int, where: str = "model card") -> None:
+    """The model a card describes has at most :data:`MAX_MODEL_PARAMETERS` parameters (counted before building)."""
+    if n > MAX_MODEL_PARAMETERS:
+        raise LimitError(
+            f"{where}: the model it describes has {n:,} parameters ({n * 4 / 1024**3:.2f} GB); at most "
+            f"{MAX_MODEL_PARAMETERS:,} are accepted (refused before the model is built)"
+        )
 
 
 def check_card(card: Mapping[str, Any], where: str = "model card") -> None:
@@ -135,14 +158,22 @@ def check_archive(path: str | Path, name: str | None = None) -> None:
             f"{name} would unpack to {_gb(total)}; at most {_gb(MAX_ARCHIVE_UNPACKED_BYTES)} is accepted "
             "(refused before unpacking)"
         )
-    for i in infos:
-        if i.compress_type != zipfile.ZIP_STORED and i.file_size > 1024**2:
-            if i.file_size > MAX_ARCHIVE_RATIO * max(i.compress_size, 1):
-                raise LimitError(
-                    f"{name}: entry {i.filename!r} expands {i.file_size / max(i.compress_size, 1):,.0f}x "
-                    f"({_gb(i.file_size)}); at most {MAX_ARCHIVE_RATIO}x is accepted (a decompression bomb guard; "
-                    "torch.save writes entries uncompressed)"
-                )
+    packed = [i for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    for i in packed:
+        if i.file_size > MAX_ARCHIVE_RATIO_FLOOR and i.file_size > MAX_ARCHIVE_RATIO * max(i.compress_size, 1):
+            raise LimitError(
+                f"{name}: entry {i.filename!r} expands {i.file_size / max(i.compress_size, 1):,.0f}x "
+                f"({_gb(i.file_size)}); at most {MAX_ARCHIVE_RATIO}x is accepted (a decompression bomb guard; "
+                "torch.save writes entries uncompressed)"
+            )
+    # the whole archive too: many entries each under the per-entry floor must not add up to a bomb
+    unpacked, compressed = sum(i.file_size for i in packed), sum(i.compress_size for i in packed)
+    if unpacked > MAX_ARCHIVE_RATIO_FLOOR and unpacked > MAX_ARCHIVE_RATIO * max(compressed, 1):
+        raise LimitError(
+            f"{name}: its {len(packed):,} compressed entries expand {unpacked / max(compressed, 1):,.0f}x in all "
+            f"({_gb(compressed)} to {_gb(unpacked)}); at most {MAX_ARCHIVE_RATIO}x is accepted (a decompression bomb "
+            "guard, refused before unpacking; torch.save writes entries uncompressed)"
+        )
 
 
 def check_image_size(w: int, h: int, name: str = "image") -> None:
@@ -204,6 +235,8 @@ def check_pyramid(h: int, w: int, scales: Iterable[int], max_side: int, window_p
 
 def check_mask_budget(h: int, w: int, top_n: int, name: str = "image") -> None:
     """``top_n`` masks at full resolution cost ``top_n * h * w`` bytes: refuse beyond :data:`MAX_MASK_BYTES`."""
+    if isinstance(top_n, float) and not math.isfinite(top_n):
+        raise LimitError(f"top_n must be a whole number of proposals, got {top_n!r}")
     need = int(top_n) * int(h) * int(w)
     if need > MAX_MASK_BYTES:
         most = max(1, MAX_MASK_BYTES // max(1, h * w))
@@ -235,7 +268,40 @@ def check_coco_upload(size: int, name: str = "the file") -> None:
         )
 
 
-def check_instance_count(n: int, name: str = "the drawing") -> None:
-    """At most :data:`MAX_DRAWN_INSTANCES` instances per image in the app (each costs one full-size mask)."""
+def check_instance_count(n: int, name: str = "the drawing", hw: tuple[int, int] | None = None) -> None:
+    """At most :data:`MAX_DRAWN_INSTANCES` instances per image in the app (each costs one full-size mask), and with
+    the image's size ``hw``, at most :data:`MAX_DRAWN_BYTES` of masks in all (checked before any is decoded)."""
     if n > MAX_DRAWN_INSTANCES:
         raise LimitError(f"{name} has {n} instances; at most {MAX_DRAWN_INSTANCES} per image (ifcn_viz.limits)")
+    if hw is not None and int(hw[0]) * int(hw[1]) > MAX_DRAW_PIXELS:
+        h, w = int(hw[0]), int(hw[1])
+        raise LimitError(
+            f"instances are drawn on images of at most {MAX_DRAW_PIXELS / 1e6:g} megapixels; this one is {w} x {h} = "
+            f"{w * h / 1e6:.1f} MP: open a smaller copy of it (ifcn_viz.limits)"
+        )
+    if hw is not None and n * int(hw[0]) * int(hw[1]) > MAX_DRAWN_BYTES:
+        h, w = int(hw[0]), int(hw[1])
+        most = MAX_DRAWN_BYTES // max(1, h * w)
+        raise LimitError(
+            f"{name} has {n} instances; on this {w} x {h} image their masks would take {_gb(n * h * w)}, at most "
+            f"{_gb(MAX_DRAWN_BYTES)}: at most {most} instances at this size (ifcn_viz.limits)"
+        )
+
+
+def check_layer_size(layer_hw: tuple[int, int], image_hw: tuple[int, int]) -> None:
+    """A drawing layer is at most the image's own size (the editor shows the image at most that large)."""
+    (lh, lw), (h, w) = (int(v) for v in layer_hw[:2]), (int(v) for v in image_hw[:2])
+    if lh > h or lw > w:
+        raise LimitError(
+            f"a drawing layer of {lw} x {lh} px is larger than the image ({w} x {h} px); layers are at most the "
+            "image's size (refused before it is read)"
+        )
+
+
+def check_seed(seed: object, what: str = "seed") -> int:
+    """A random seed: an integer in 0..2**32 - 1 (what numpy accepts), checked before any work."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, float)) or not math.isfinite(seed) or seed != int(seed):
+        raise LimitError(f"{what} must be a whole number in 0..{2**32 - 1:,}, got {seed!r}")
+    if not 0 <= int(seed) < 2**32:
+        raise LimitError(f"{what} must be in 0..{2**32 - 1:,}, got {int(seed):,}")
+    return int(seed)

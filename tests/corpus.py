@@ -228,3 +228,25 @@ def hostile_checkpoints(directory: Path, weights: Path, card: dict) -> dict[str,
     cases["not_a_zip"] = Case(d / "not_a_zip.pt", False, ("refused",))
     assert zipfile.is_zipfile(d / "bomb.pt")
     return cases
+
+
+def many_page_tiff(pages: int, w: int = 64, h: int = 48) -> bytes:
+    """A TIFF whose first page is a ``w x h`` grey image and whose ``pages - 1`` others are 1 x 1 (written by hand:
+    about 100 bytes a page, so 50,000 pages are 5 MB; Pillow's own writer is slow at this)."""
+    import struct
+
+    def ifd(width: int, height: int, data_at: int, nbytes: int, next_at: int) -> bytes:
+        tags = [(256, 3, width), (257, 3, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, data_at),
+                (278, 3, height), (279, 4, nbytes)]  # fmt: skip
+        entries = b"".join(struct.pack("<HHII", t, typ, 1, v) for t, typ, v in tags)
+        return struct.pack("<H", len(tags)) + entries + struct.pack("<I", next_at)
+
+    size = 2 + 8 * 12 + 4
+    pixels = bytes([128]) * (w * h)
+    first_ifd = 8 + len(pixels)
+    out = [b"II*\x00" + struct.pack("<I", first_ifd), pixels]
+    for i in range(pages):
+        at = first_ifd + i * size
+        nxt = at + size if i < pages - 1 else 0
+        out.append(ifd(w, h, 8, w * h, nxt) if i == 0 else ifd(1, 1, 8, 1, nxt))
+    return b"".join(out)

@@ -34,7 +34,7 @@ def check_masks(session: ImageSession, masks: Any) -> np.ndarray:
         raise ValueError(f"instance masks must be [N, H, W] at the image's size {session.hw}, got shape {ms.shape}")
     if len(ms) == 0 or not ms.any():
         raise ValueError("no instance drawn yet: paint an object with the brush (one colour per instance)")
-    check_instance_count(len(ms))
+    check_instance_count(len(ms), "the drawing", session.hw)
     return ms
 
 
@@ -71,8 +71,7 @@ class IdealAtScale:
 def ideal_at_scale(session: ImageSession, masks: np.ndarray, scale: int | None = None) -> IdealAtScale:
     """Ideal k^2 maps (``ifcn_viz.model.ideal``) for ``masks`` at the model's stride and m, computed on the image
     as the model sees it at ``scale`` (default: :func:`best_scale_for`), cropped to the model's map size."""
-    import torch.nn.functional as F
-
+    from ifcn_viz.app.instances import resize_masks_nearest
     from ifcn_viz.model.ideal import ideal_score_maps
     from ifcn_viz.viz.palette import resize
 
@@ -80,8 +79,7 @@ def ideal_at_scale(session: ImageSession, masks: np.ndarray, scale: int | None =
     si = best_scale_for(session, masks) if scale is None or scale == -1 else resolve_scale(session, scale)
     sm = session.scales[si]
     rh, rw = sm.resized_hw
-    t = torch.from_numpy(masks.astype(np.uint8))[None].float()
-    scaled = F.interpolate(t, size=(rh, rw), mode="nearest")[0].bool().numpy()
+    scaled = resize_masks_nearest(masks, (rh, rw))  # one mask at a time (ifcn_viz.app.instances)
     ideal = ideal_score_maps(scaled, p.k, p.m, sm.stride)
     hf, wf = sm.feature_hw
     maps = torch.full((p.k * p.k, hf, wf), -IDEAL_LOGIT)

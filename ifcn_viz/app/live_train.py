@@ -57,11 +57,14 @@ def live_training(iters: int, seed: int = 0, every: int = 5) -> Iterator[TrainTi
     (and after the last).  Deterministic for a given ``seed``; stopping early is just not asking for more."""
     import time
 
+    from ifcn_viz.limits import check_seed
+
+    seed = check_seed(seed)  # before anything is imported or built (seed -1 used to fail after 15 s and 1.5 GB)
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     from ifcn_viz.train.loop import build_train_model, make_loader, make_optimizer, train_step
     from ifcn_viz.train.targets import WindowRule
 
-    if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
     cfg = live_config(iters, seed)
     model = build_train_model(cfg)
     optimizer = make_optimizer(cfg, model)

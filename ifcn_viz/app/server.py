@@ -268,9 +268,13 @@ def launch(
     most ``max_queue`` waiting events and ``concurrency`` backbone runs at a time.  ``port=0``: any free port."""
     from starlette.middleware import Middleware
 
+    from ifcn_viz.app import budget
     from ifcn_viz.app.page import CSS
+    from ifcn_viz.app.uploads import upload_dir
 
     limit_malloc_arenas()
+    previous = budget.apply_server_budgets()  # the per-request memory budgets of a served app, until it is closed
+    budget.remove_stale_temp()
     ctx: AppContext | None = getattr(demo, "ctx", None)
     size = max_file_size or (ctx.max_file_size if ctx else DEFAULT_MAX_FILE_SIZE)
     if port == 0:
@@ -279,8 +283,13 @@ def launch(
         host, port = server_address(host, port)
     host = host or DEFAULT_HOST
     app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
-    app_kwargs.setdefault("middleware", []).append(Middleware(BodyLimit, max_bytes=body_limit_for(parse_size(size))))
+    root = upload_dir()
+    app_kwargs.setdefault("middleware", []).extend([
+        Middleware(BodyLimit, max_bytes=body_limit_for(parse_size(size))),
+        Middleware(budget.ClientGuard, upload_root=str(root) if root else None),
+    ])  # fmt: skip
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
+    budget.cap_queue_per_client(demo, per_client=max(budget.QUEUE_PER_SESSION, max_queue // 2))
     _clean_up_on_sigterm()
     quiet = kwargs.pop("quiet", False)
     block = not kwargs.pop("prevent_thread_lock", False)
@@ -289,6 +298,17 @@ def launch(
                       show_error=False, app_kwargs=app_kwargs, quiet=True, prevent_thread_lock=True,
                       **kwargs)  # fmt: skip
     log.info("served in %.2f s", time.perf_counter() - t0)
+    janitor = demo.janitor = budget.Janitor(demo, ctx.store if ctx else None, root).start()  # sessions, files expire
+    close = demo.close
+
+    def close_and_restore(*args: Any, **kw: Any) -> Any:
+        try:
+            return close(*args, **kw)
+        finally:
+            janitor.stop()
+            budget.restore_budgets(previous)
+
+    demo.close = close_and_restore
     if not quiet:  # our own line: Gradio's would suggest `share=True in launch()`, which is not this app's switch
         public = (
             f" and {demo.share_url}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,7 @@ class SessionStore:
         self.per_client = min(per_client, capacity)
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, tuple[str, ImageSession]] = OrderedDict()  # token -> (client, session)
+        self._used: dict[str, float] = {}  # token -> time.monotonic() of its last use
         self._lock = threading.Lock()
 
     def _count(self, client: str) -> int:
@@ -159,6 +161,7 @@ class SessionStore:
         for token, (c, _) in self._items.items():  # oldest first
             if (victim is None and c in victims) or c == victim:
                 del self._items[token]
+                self._used.pop(token, None)
                 return
 
     def put(self, session: ImageSession, client: str = "") -> str:
@@ -171,6 +174,7 @@ class SessionStore:
             ):
                 self._evict_one(prefer=client)
             self._items[token] = (client, session)
+            self._used[token] = time.monotonic()
         return token
 
     def get(self, token: str) -> ImageSession:
@@ -182,7 +186,18 @@ class SessionStore:
                     f"keeps the last {self.per_client} API sessions of each client, {self.capacity} in all)"
                 )
             self._items.move_to_end(token)
+            self._used[token] = time.monotonic()
             return item[1]
+
+    def drop_idle(self, max_age: float) -> int:
+        """Forget the sessions unused for more than ``max_age`` seconds; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            old = [t for t in self._items if now - self._used.get(t, now) > max_age]
+            for t in old:
+                del self._items[t]
+                self._used.pop(t, None)
+        return len(old)
 
     def clients(self) -> dict[str, int]:
         """Sessions held per client."""

@@ -178,7 +178,9 @@ def describe_conversion(src: Any) -> str | None:
             with Image.open(fp) as im:
                 mode, info = im.mode, im.info
                 orientation = im.getexif().get(274, 1)
-                frames = getattr(im, "n_frames", 1)
+                # whether there is a second frame / page, never how many: counting a TIFF's pages walks its page
+                # list once per page (200,000 tiny pages: minutes); GIF's count decodes every frame
+                several, fmt = bool(getattr(im, "is_animated", False)), im.format
     except Exception:  # noqa: BLE001 -- any unreadable header: load_image reports the real reason
         return None
     notes = []
@@ -194,6 +196,8 @@ def describe_conversion(src: Any) -> str | None:
         notes.append("CMYK converted to RGB")
     if orientation not in (1, None):
         notes.append(f"EXIF orientation {orientation} applied (the image is shown upright)")
-    if frames > 1:
-        notes.append(f"animated ({frames} frames): the first frame is used")
+    if several:
+        tiff = fmt == "TIFF"
+        notes.append("a multi-page TIFF (pages not counted): the first page is used" if tiff
+                     else "animated (frames not counted): the first frame is used")  # fmt: skip
     return "; ".join(notes) if notes else None

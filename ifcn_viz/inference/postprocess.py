@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ifcn_viz.inference.types import NMSStep
 
-_CHUNK = 64  # windows per batched matrix product: peak memory about _CHUNK * (window crop pixels) floats
+_CHUNK = 64  # windows per batched matrix product (the paste also bounds its bytes: limits.PASTE_CHUNK_BYTES)
 
 
 def _check_windows(probs: Tensor, boxes: Tensor, image_hw: tuple[int, int]) -> tuple[Tensor, Tensor, int, int]:
@@ -110,10 +110,43 @@ def _chunks(size: Tensor) -> list[Tensor]:
     return [c for c in order.split(_CHUNK) if c.numel()]
 
 
+def _paste_jobs(lh: Tensor, lw: Tensor, budget: int) -> list[tuple[Tensor, int, int]]:
+    """``(windows, first row, rows)`` jobs over the crops ``lh x lw`` such that each job's padded float32 crops
+    take at most ``budget`` bytes (windows of similar size together; a crop larger than the budget alone, in
+    bands of rows)."""
+    jobs: list[tuple[Tensor, int, int]] = []
+    order = torch.argsort(lh * lw, stable=True).tolist()
+    group: list[int] = []
+    gh = gw = 0
+    for k in order + [None]:  # type: ignore[list-item]
+        if k is not None:
+            h, w = int(lh[k]), int(lw[k])
+            if h == 0 or w == 0:
+                continue
+            nh, nw = max(gh, h), max(gw, w)
+            if not group or (len(group) < _CHUNK and (len(group) + 1) * nh * nw * 4 <= budget):
+                group.append(k)
+                gh, gw = nh, nw
+                continue
+        if group:
+            if len(group) == 1 and gh * gw * 4 > budget:  # one crop over the budget: bands of rows
+                band = max(1, budget // (4 * gw))
+                jobs += [(torch.tensor(group), r, min(band, gh - r)) for r in range(0, gh, band)]
+            else:
+                jobs.append((torch.tensor(group), 0, gh))
+        if k is not None:
+            group, gh, gw = [k], int(lh[k]), int(lw[k])
+    return jobs
+
+
 def _paste(
     probs: Tensor, boxes: Tensor, image_hw: tuple[int, int], threshold: float | None, within: Tensor | None = None
 ):
-    """Paste in each window's own crop (the pixels its box covers, or fewer with ``within``), not the whole image."""
+    """Paste in each window's own crop (the pixels its box covers, or fewer with ``within``), not the whole image,
+    a bounded amount at a time: besides the output, the working memory is about
+    :data:`ifcn_viz.limits.PASTE_CHUNK_BYTES` (float32 crops) and a quarter of that (their binarised copy)."""
+    from ifcn_viz import limits
+
     probs, boxes, h, w = _check_windows(probs, boxes, image_hw)
     probs, boxes = probs.cpu(), boxes.cpu()
     n, m = probs.shape[0], probs.shape[1]
@@ -125,25 +158,29 @@ def _paste(
         r = torch.as_tensor(within).round().long()  # (N, 4) integer xyxy, exclusive ends
         xa, ya = torch.maximum(xa, r[:, 0]), torch.maximum(ya, r[:, 1])
         xb, yb = torch.maximum(xa, torch.minimum(xb, r[:, 2])), torch.maximum(ya, torch.minimum(yb, r[:, 3]))
-    for idx in _chunks((yb - ya) * (xb - xa)):
-        lh, lw = int((yb[idx] - ya[idx]).max()), int((xb[idx] - xa[idx]).max())
-        if lh == 0 or lw == 0:
-            continue
+    for idx, r0, rows in _paste_jobs(yb - ya, xb - xa, int(limits.PASTE_CHUNK_BYTES)):
+        lw = int((xb[idx] - xa[idx]).max())
         b = boxes[idx]
-        wy = interp_weights(b[:, 1], b[:, 3], m, ya[idx, None] + torch.arange(lh))  # (n', lh, m)
+        wy = interp_weights(b[:, 1], b[:, 3], m, ya[idx, None] + r0 + torch.arange(rows))  # (n', rows, m)
         wx = interp_weights(b[:, 0], b[:, 2], m, xa[idx, None] + torch.arange(lw))  # (n', lw, m)
-        local = torch.bmm(torch.bmm(wy, probs[idx]), wx.transpose(1, 2))  # (n', lh, lw)
+        local = torch.bmm(torch.bmm(wy, probs[idx]), wx.transpose(1, 2))  # (n', rows, lw)
         if threshold is not None:
-            # a crop is as long as the chunk's longest: each window's own span is its top-left corner
-            rows_in = torch.arange(lh) < (yb[idx] - ya[idx])[:, None]  # (n', lh)
-            cols_in = torch.arange(lw) < (xb[idx] - xa[idx])[:, None]  # (n', lw)
-            local = (local >= threshold) & rows_in[:, :, None] & cols_in[:, None, :]
-            tight[idx], _ = _crop_boxes(local.any(2), local.any(1), xa[idx], ya[idx])
+            local = local >= threshold
         for t, k in enumerate(idx.tolist()):
-            y0, y1, x0, x1 = int(ya[k]), int(yb[k]), int(xa[k]), int(xb[k])
+            # a crop is as large as the job's largest: each window's own span is its top-left corner
+            y0, x0, x1 = int(ya[k]) + r0, int(xa[k]), int(xb[k])
+            y1 = min(int(yb[k]), y0 + rows)
             if y1 > y0 and x1 > x0:
                 out[k, y0:y1, x0:x1] = local[t, : y1 - y0, : x1 - x0]
-    return out if threshold is None else (out, tight)
+        del local
+    if threshold is None:
+        return out
+    for k in range(n):  # the tight boxes, from each mask's own crop (reductions: nothing full-size is made)
+        y0, y1, x0, x1 = int(ya[k]), int(yb[k]), int(xa[k]), int(xb[k])
+        if y1 > y0 and x1 > x0:
+            crop = out[k, y0:y1, x0:x1]
+            tight[k : k + 1], _ = _crop_boxes(crop.any(1)[None], crop.any(0)[None], xa[k : k + 1], ya[k : k + 1])
+    return out, tight
 
 
 def _knot_pixels(lo: Tensor, hi: Tensor, m: int, size: int) -> Tensor:

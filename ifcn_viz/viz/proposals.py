@@ -6,6 +6,9 @@ candidate in score order with its fate -- kept, or suppressed by an earlier kept
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -53,14 +56,19 @@ def proposals_view(
     n = min(top_n, len(p))
     if n and p.masks.shape[1:] != img.shape[:2]:
         raise ValueError(f"proposal masks are {p.masks.shape[1:]}, the image is {img.shape[:2]}: not the same image?")
+    step = render_step(*img.shape[:2])
+    if step > 1:  # a picture for a screen: at most limits.MAX_RENDER_PIXELS, every step-th pixel (the masks too)
+        img = img[::step, ::step]
+        p = dataclasses.replace(p, masks=p.masks[:n, ::step, ::step], boxes=p.boxes[:n] / step,
+                                window_boxes=p.window_boxes[:n] / step, scores=p.scores[:n])  # fmt: skip
     out = img.copy()
     for r in range(n - 1, -1, -1):
         mask = p.masks[r]
         col = np.array(rank_color(r), np.uint8)
-        ys, xs = np.nonzero(mask)
-        if ys.size == 0:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))  # the box, without every pixel's index
+        if rows.size == 0:
             continue
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # work on the box only: fast
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1  # work on the box only: fast
         sub = out[y0:y1, x0:x1]
         msub = mask[y0:y1, x0:x1]
         sub[:] = blend(sub, np.broadcast_to(col, sub.shape), alpha, msub)
@@ -91,6 +99,13 @@ def proposals_view(
     if windows:
         items.append("dashed frame: the proposal's window")
     return stack([out, _legend_strip(items, out.shape[1])], axis=0, gap=2)
+
+
+def render_step(h: int, w: int) -> int:
+    """Every how many pixels a picture of ``h x w`` is drawn so it has at most ``limits.MAX_RENDER_PIXELS``."""
+    from ifcn_viz.limits import MAX_RENDER_PIXELS
+
+    return max(1, math.ceil(math.sqrt(h * w / MAX_RENDER_PIXELS)))
 
 
 def score_text(p: float) -> str:

@@ -130,6 +130,7 @@ class ExploreTab(Tab):
         """Open ``src`` as this user's image; its error line names the image as the user knows it (``names``)."""
         t0 = time.perf_counter()
         try:
+            views.check_proposal_params(*params[:3])  # before the backbone runs (a NaN top_n from the page)
             predictor = self.ctx.predictor_for(user_model)
             conversion = describe_conversion(src) if isinstance(src, (str, Path)) else None
             gt_source = "synthetic scene" if gt_masks is not None else ""
@@ -214,6 +215,7 @@ class ExploreTab(Tab):
             """Upload an image -- a file sent with ``gradio_client.handle_file(path)``, or the base64 of its bytes --:
             runs the backbone once; returns the session token, the image's fingerprint and size, and its top
             proposals.  ``name``: how answers call the image (default: the file's name, or "upload")."""
+            views.check_proposal_params(top_n, mask_threshold, nms_iou)  # before the backbone runs
             names: dict[str, str] = {}
             if isinstance(image, dict):
                 path, shown = uploaded_file(image, upload_root(), ctx.max_upload_bytes, str(ctx.max_file_size))

@@ -14,6 +14,7 @@ import gradio as gr
 from ifcn_viz.app.api import as_gr_error, model_description
 from ifcn_viz.app.page import HEAVY_EVENT, Out, Tab, page_errors
 from ifcn_viz.app.session import model_label
+from ifcn_viz.app.uploads import upload_dir
 from ifcn_viz.config import YARDSTICK_METRICS, YARDSTICKS
 from ifcn_viz.inference.predictor import Predictor
 
@@ -153,7 +154,7 @@ def load_uploaded_checkpoint(files: list[str]) -> Predictor:
         raise ValueError(f"upload exactly one .safetensors (or .pt/.pth) file and its .json card; got {got}")
     if not cards and weights[0].suffix.lower() == ".safetensors":
         raise ValueError(f"{weights[0].name} needs its model card: upload the .json written beside it too")
-    tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_"))
+    tmp = Path(tempfile.mkdtemp(prefix="ifcn_ckpt_", dir=upload_dir()))  # the run's folder: gone on SIGTERM too
     try:
         # the copies keep the user's file name, so the loader's messages speak of the user's file
         target = tmp / f"{weights[0].stem}{weights[0].suffix.lower()}"
