@@ -43,16 +43,18 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def _displayable(item: Any) -> Any:
-    from IPython.display import Image
+    from IPython.display import Image, Markdown
 
     if isinstance(item, Figure):
         return Image(data=figure_png(item))
+    if isinstance(item, str):  # a caption: shown as text, not as a quoted repr
+        return Markdown(item)
     return item
 
 
 def show_in(out: Any, *items: Any) -> None:
     """Replace what ``out`` (an ``ipywidgets.Output``) shows by ``items`` -- figures (rendered to PNG here),
-    Markdown / images / strings -- and release the figures. ``out=None`` displays in the running cell instead."""
+    Markdown / images / strings (shown as Markdown) -- and release the figures. ``out=None`` displays in the running cell instead."""
     from IPython.display import clear_output, display
 
     shown = [_displayable(item) for item in items if item is not None]
