@@ -153,6 +153,7 @@ def loss_figure(
         ax.plot(steps, ys, marker="." if len(steps) < 30 else None, label=key.replace("_", " "))
     if total:
         ax.set_xlim(0, total)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("training step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
