@@ -54,7 +54,8 @@ def _displayable(item: Any) -> Any:
 
 def show_in(out: Any, *items: Any) -> None:
     """Replace what ``out`` (an ``ipywidgets.Output``) shows by ``items`` -- figures (rendered to PNG here),
-    Markdown / images / strings (shown as Markdown) -- and release the figures. ``out=None`` displays in the running cell instead."""
+    Markdown / images / strings (shown as Markdown) -- and release the figures. ``out=None`` displays in the
+    running cell instead."""
     from IPython.display import clear_output, display
 
     shown = [_displayable(item) for item in items if item is not None]
