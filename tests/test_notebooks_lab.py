@@ -197,8 +197,15 @@ def browser(lab):
 def _open(browser, lab, name: str):
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=90_000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=90_000)
+    # a workspace of its own, reset: only this notebook is open (not the tabs an earlier page left)
+    workspace = Path(name).stem.replace("_", "-")
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?token={token}&reset", timeout=90_000)
+    page.wait_for_function(
+        "(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return !!(w && w.context && w.context.path === name); }",
+        arg=name,
+        timeout=90_000,
+    )
     t0 = time.monotonic()
     while True:  # the kernel is up and idle
         st = page.evaluate(STATE_JS)
