@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,9 +120,16 @@ def window_iou(model: nn.Module, scenes: list[tuple[np.ndarray, np.ndarray]]) ->
 
 
 def train_head(
-    init: str, iters: int, start: str = "shipped", seed: int = 0, eval_scenes: list | None = None
+    init: str,
+    iters: int,
+    start: str = "shipped",
+    seed: int = 0,
+    eval_scenes: list | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> StudyRun:
-    """Train one head for ``iters`` steps with the loop's step; window IoU before and after on ``eval_scenes``."""
+    """Train one head for ``iters`` steps with the loop's step; window IoU before and after on ``eval_scenes``.
+
+    ``on_step(step, iters, mask_loss)`` is called after every step (a notebook's progress bar)."""
     from ifcn_viz.train.ablation import mask_head_parameters
     from ifcn_viz.train.loop import make_loader, make_optimizer, train_step
     from ifcn_viz.train.targets import WindowRule
@@ -142,6 +150,8 @@ def train_head(
     for step in range(cfg.iters):
         terms = train_step(model, model, optimizer, next(data), cfg, step, rule, torch.device("cpu")).terms
         run.losses.append((step + 1, float(terms.objectness), float(terms.mask)))
+        if on_step is not None:
+            on_step(step + 1, cfg.iters, float(terms.mask))
     run.seconds = time.perf_counter() - t0
     model.eval()
     if eval_scenes:

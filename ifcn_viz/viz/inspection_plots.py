@@ -210,23 +210,34 @@ def plot_recall_vs_iou(ax, curves: dict[str, np.ndarray], ious: np.ndarray, titl
     return ax
 
 
-def plot_missed(axes, image_of, missed: Sequence[dict]):
+def plot_missed(axes, image_of, missed: Sequence[dict], min_overlap: float = 0.05):
     """A gallery of missed objects: each tile crops the object (with a margin) from ``image_of(image_id)``, outlines
     it in blue and the best proposal in vermillion, and titles it with the best IoU and that proposal's rank.
-    ``missed``: dicts with ``image_id``, ``gt`` (H, W bool), ``best`` (H, W bool or None), ``iou``, ``rank``."""
+    ``missed``: dicts with ``image_id``, ``gt`` (H, W bool), ``best`` (H, W bool or None), ``iou``, ``rank``.
+
+    A "best" proposal whose IoU is under ``min_overlap`` only grazes the object (a neighbour's mask touching it, or
+    a large mask holding a few of its pixels): it is not drawn, and the title says no proposal covers the object,
+    with that IoU to three digits -- an IoU printed as 0.00 beside a drawn proposal read as a contradiction."""
     for ax, item in zip(np.ravel(axes), missed):
         img = to_rgb_uint8(image_of(item["image_id"])).copy()
         gt = item["gt"]
+        iou, rank = float(item["iou"]), int(item.get("rank", -1))
+        covers = item.get("best") is not None and rank >= 0 and iou >= min_overlap
         img[thicken(mask_edges(gt), 1)] = (0, 114, 178)
-        if item.get("best") is not None:
+        if covers:
             img[thicken(mask_edges(item["best"]), 1)] = (213, 94, 0)
         ys, xs = np.nonzero(gt)
         pad = max(8, int(0.3 * max(np.ptp(ys), np.ptp(xs))))
         y0, y1 = max(0, ys.min() - pad), min(img.shape[0], ys.max() + pad + 1)
         x0, x1 = max(0, xs.min() - pad), min(img.shape[1], xs.max() + pad + 1)
         ax.imshow(img[y0:y1, x0:x1], interpolation="nearest")
-        rank = "none" if item.get("rank", -1) < 0 else f"rank {item['rank'] + 1}"
-        ax.set_title(f"image {item['image_id']}: best IoU {item['iou']:.2f}\n({rank}, {int(gt.sum())} px)", fontsize=8)
+        if covers:
+            what = f"best IoU {iou:.2f} (rank {rank + 1})"
+        elif rank >= 0:
+            what = f"no proposal covers it\n(best IoU {iou:.3f}, rank {rank + 1}: grazing)"
+        else:
+            what = "no proposal overlaps it"
+        ax.set_title(f"image {item['image_id']}, {int(gt.sum())} px:\n{what}", fontsize=8)
     for ax in np.ravel(axes):
         ax.set_axis_off()
     return axes

@@ -21,6 +21,7 @@ from ifcn_viz.viz.palette import (
     INK,
     LOGIT_CMAP,
     PROB_CMAP,
+    LogitScale,
     apply_colormap,
     as_numpy,
     blend,
@@ -111,6 +112,7 @@ def score_map_mosaic(
     labels: bool = True,
     colorbar: bool = True,
     title: str | None = None,
+    logit_scale: LogitScale | None = None,
 ) -> np.ndarray:
     """The k x k mosaic of score maps ``(k*k, H', W')``: map ``a*k + b`` at row a, column b; RGB uint8.
 
@@ -120,6 +122,7 @@ def score_map_mosaic(
     ``image`` (original resolution; ``stride`` / ``factor`` place it) is shown in grey under the maps.
     ``window=(cy, cx, m)`` outlines the whole window in every map and, thicker, the cells sub-window (a, b) copies
     in map (a, b).  Use :func:`mosaic_layout` for the pixel position of each map (e.g. to resolve clicks).
+    ``logit_scale``: a given :class:`~ifcn_viz.viz.palette.LogitScale` (e.g. one shared by two mosaics).
     """
     s, k = _maps_k(score_maps, k)
     h, w = s.shape[1:]
@@ -130,7 +133,7 @@ def score_map_mosaic(
         idx = np.clip((s - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)  # (k*k, H', W')
     else:
         lut = colormap_lut(LOGIT_CMAP)
-        scale = logit_range(s, vmax=vmax)
+        scale = logit_scale if logit_scale is not None else logit_range(s, vmax=vmax)
         idx = scale.index(s)  # (k*k, H', W')
     under = _image_under_maps(image, (h, w), cell_px, stride, factor) if image is not None else None
     mh, mw = h * cell_px, w * cell_px

@@ -16,6 +16,7 @@ from ifcn_viz.viz.maps import mosaic_layout, score_map_mosaic
 from ifcn_viz.viz.palette import (
     INK,
     RANK_PALETTE,
+    LogitScale,
     as_numpy,
     draw_label,
     logit_colorbar,
@@ -84,12 +85,14 @@ def outlined_mosaic(
     factor: float = 1.0,
     names: list[str] | None = None,
     title: str | None = None,
+    logit_scale: LogitScale | None = None,
 ) -> np.ndarray:
     """:func:`~ifcn_viz.viz.maps.score_map_mosaic` with no image under the maps, every instance of ``masks``
     ``[N, H, W]`` outlined on every map, a legend and the colour bar (logits: :func:`logit_range` of the maps' own
-    values)."""
+    values, or ``logit_scale`` when given -- one scale for mosaics that are to be compared)."""
     s = as_numpy(score_maps, "score_maps").astype(np.float32)
-    body = score_map_mosaic(s, k, image=None, window=window, probs=probs, cell_px=cell_px, colorbar=False)
+    body = score_map_mosaic(s, k, image=None, window=window, probs=probs, cell_px=cell_px, colorbar=False,
+                            logit_scale=logit_scale)  # fmt: skip
     layout = mosaic_layout(s, cell_px)
     h, w = s.shape[1:]
     mpx = masks_on_cells(masks, (h, w), layout.cell_px, stride, factor)
@@ -109,7 +112,7 @@ def outlined_mosaic(
     if title:
         out = title_panel(out, title)
     width = max(160, min(out.shape[1], 360))
-    bar = prob_colorbar(width) if probs else logit_colorbar(width, logit_range(s))
+    bar = prob_colorbar(width) if probs else logit_colorbar(width, logit_scale or logit_range(s))
     return stack([out, outline_legend(len(mpx), names), bar], axis=0, gap=4, align="center")
 
 

@@ -32,6 +32,7 @@ from ifcn_viz.viz.palette import (
     stack,
     title_panel,
     to_rgb_uint8,
+    upsample,
 )
 
 LayerSpec = tuple[int, int, int, int]  # (kernel, stride, dilation, padding)
@@ -275,33 +276,62 @@ def receptive_field_view(
     rf: ReceptiveField,
     m: int | None = None,
     gamma: float = 0.5,
+    zoom: int = 1,
+    percentile: float = 100.0,
+    mass: float = 0.95,
 ) -> np.ndarray:
     """The gradient-measured field as a heat map over the (model-input) image, the theoretical square (orange),
-    the m x m window (blue) and the cell itself; the caption gives the sizes."""
+    the square holding ``mass`` of |gradient| (white, dashed), the m x m window (blue) and the cell itself (black);
+    the caption gives the sizes.  ``zoom``: draw ``zoom`` x larger (nearest); ``percentile``: the heat map's top
+    (e.g. 99: the few largest gradients saturate and the rest of the field shows brighter)."""
     img = to_rgb_uint8(image)
     g = np.asarray(grad_map, dtype=np.float32)
     if g.shape != img.shape[:2]:
         raise ValueError(f"grad_map {g.shape} must match the image {img.shape[:2]} (the model's input grid)")
-    norm = (g / g.max()) ** gamma if g.max() > 0 else g
+    zoom = max(1, int(zoom))
+    top = float(np.percentile(g[g > 0], percentile)) if (g > 0).any() else 0.0
+    norm = np.clip(g / top, 0.0, 1.0) ** gamma if top > 0 else g
     heat = apply_colormap(norm, PROB_CMAP, 0.0, 1.0)
     out = blend(img, heat, 0.65)
+    if zoom > 1:
+        out = upsample(out, zoom)
     pil = Image.fromarray(out)
     draw = ImageDraw.Draw(pil)
     cy, cx = cell
+    z = zoom
     x0, y0, x1, y1 = rf.box(cy, cx)
-    draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=rank_color(0), width=2)
+    draw.rectangle((x0 * z, y0 * z, x1 * z - 1, y1 * z - 1), outline=rank_color(0), width=2)
+    s = rf.jump
     if m is not None:
         r = m // 2
-        s = rf.jump
         draw.rectangle(
-            ((cx - r) * s, (cy - r) * s, (cx + r + 1) * s - 1, (cy + r + 1) * s - 1), outline=POSITIVE_COLOR, width=2
+            ((cx - r) * s * z, (cy - r) * s * z, (cx + r + 1) * s * z - 1, (cy + r + 1) * s * z - 1),
+            outline=POSITIVE_COLOR,
+            width=2,
         )
-    s = rf.jump
-    draw.rectangle((cx * s, cy * s, (cx + 1) * s - 1, (cy + 1) * s - 1), outline=INK, width=2)
+    draw.rectangle((cx * s * z, cy * s * z, (cx + 1) * s * z - 1, (cy + 1) * s * z - 1), outline=INK, width=2)
     centre = rf.center(cy, cx)
-    eff = effective_extent(g, centre)
-    draw_label(draw, (max(0, x0) + 2, max(0, y0) + 2), f"theoretical {rf.size} px", size=11, bg=rank_color(0))
+    eff = effective_extent(g, centre, mass)
+    ex, ey = centre  # (x, y): the centred square holding ``mass`` of the gradient
+    h = (eff - 1) / 2
+    ex0, ey0, ex1, ey1 = ((ex - h) * z, (ey - h) * z, (ex + h + 1) * z - 1, (ey + h + 1) * z - 1)
+    dash = max(4, 3 * z)
+    for a, b in ((ex0, ex1), (ey0, ey1)):
+        for t in np.arange(a, b, 2 * dash):
+            e = min(t + dash, b)
+            if a is ex0:
+                draw.line((t, ey0, e, ey0), fill=(255, 255, 255), width=2)
+                draw.line((t, ey1, e, ey1), fill=(255, 255, 255), width=2)
+            else:
+                draw.line((ex0, t, ex0, e), fill=(255, 255, 255), width=2)
+                draw.line((ex1, t, ex1, e), fill=(255, 255, 255), width=2)
+    draw_label(draw, (max(0, x0 * z) + 2, max(0, y0 * z) + 2), f"theoretical {rf.size} px", size=11, bg=rank_color(0))
+    draw_label(draw, (max(0, ex0) + 2, min(out.shape[0] - 16, max(0, ey1 - 15))), f"{mass:.0%} of |gradient|: "
+               f"{eff} px", size=11, bg=(255, 255, 255))  # fmt: skip
     window = f"; window {m * rf.jump} px (blue)" if m is not None else ""
-    caption = f"cell ({cy}, {cx}): theoretical field {rf.size} px (orange){window}; 95% of |gradient| within {eff} px"
-    bar = colorbar(max(200, min(img.shape[1], 360)), PROB_CMAP, 0.0, 1.0, f"(|d score / d pixel| / max)^{gamma:g}")
+    caption = (f"cell ({cy}, {cx}): theoretical field {rf.size} px (orange){window}; {mass:.0%} of |gradient| within "
+               f"{eff} px (white, dashed)")  # fmt: skip
+    top_label = "max" if percentile >= 100 else f"its {percentile:g}th percentile"
+    label = f"(|d score / d pixel| / {top_label})^{gamma:g}"
+    bar = colorbar(max(200, min(out.shape[1], 360)), PROB_CMAP, 0.0, 1.0, label)
     return pad(stack([title_panel(np.asarray(pil), caption, size=12), bar], axis=0, gap=4, align="center"))
