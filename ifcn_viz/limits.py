@@ -246,10 +246,6 @@ def check_mask_budget(h: int, w: int, top_n: int, name: str = "image") -> None:
         )
 
 
-def check_top_n(n: int, what: str = "top_n") -> int:
-    return _int_field(n, what, 1, MAX_TOP_N, "proposals")
-
-
 def checkpoint_interval(iters: int, ckpt_every: int) -> int:
     """Steps between training checkpoints: ``ckpt_every``, but never more than a tenth of the run."""
     return max(1, min(int(ckpt_every), math.ceil(int(iters) / MIN_CKPTS_PER_RUN)))

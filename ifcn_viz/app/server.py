@@ -94,6 +94,11 @@ class AppContext:
                 self._named[name] = Predictor.from_checkpoint(name)
             return self._named[name]
 
+    def is_shipped(self, predictor: Predictor) -> bool:
+        """Whether ``predictor`` is one of the shipped models loaded by :meth:`named`."""
+        with self._lock:
+            return any(predictor is q for q in self._named.values())
+
     def predictor_for(self, user_model: Predictor | None) -> Predictor:
         return user_model if user_model is not None else self.shared()
 

@@ -401,11 +401,6 @@ def shape_polygons(rng: np.random.Generator, shape: str, size: float) -> list[np
     return [(p - centre) * (size / max(extent, 1e-6)) for p in polys]  # larger side of the tight box == size
 
 
-def _shape_polygon(rng: np.random.Generator, shape: str, size: float) -> np.ndarray:
-    """The first polygon of :func:`shape_polygons` (kept for older callers)."""
-    return shape_polygons(rng, shape, size)[0]
-
-
 def _raster(polys: list[np.ndarray], cy: float, cx: float, h: int, w: int) -> np.ndarray:
     """The filled union of ``polys`` centred at (cy, cx) as an ``[H, W]`` bool mask (drawn in its box only)."""
     allp = np.concatenate(polys)

@@ -58,7 +58,7 @@ class ModelTab(Tab):
         p = self.ctx.predictor_for(user_model)
         if user_model is None:
             which = "the server's default model"
-        elif any(user_model is q for q in getattr(self.ctx, "_named", {}).values()):
+        elif self.ctx.is_shipped(user_model):
             which = "a shipped model (for you only; others keep theirs)"
         else:
             which = "your model (only you see it)"
