@@ -250,6 +250,18 @@ def test_session_store_bounds_bytes(session):
         store.get(tokens[0])
 
 
+def test_a_changed_session_replaces_its_token_without_touching_the_original(session):
+    import dataclasses
+
+    store = SessionStore(capacity=4, per_client=4)
+    token = store.put(session, client="a")
+    changed = dataclasses.replace(session, gt_source="COCO file")
+    store.replace(token, changed)
+    assert store.get(token) is changed and session.gt_source != "COCO file" and store.clients() == {"a": 1}
+    with pytest.raises(KeyError, match="upload"):
+        store.replace("no-such-token", changed)
+
+
 def test_one_error_rule_for_page_and_api(caplog):
     from ifcn_viz.app.errors import user_message
 

@@ -189,6 +189,16 @@ class SessionStore:
             self._used[token] = time.monotonic()
             return item[1]
 
+    def replace(self, token: str, session: ImageSession) -> None:
+        """Store ``session`` under an existing ``token`` (a changed copy of the one :meth:`get` returned)."""
+        with self._lock:
+            item = self._items.get(token) if isinstance(token, str) else None
+            if item is None:
+                raise KeyError(f"unknown or expired session {str(token)[:40]!r}: call the upload endpoint again")
+            self._items[token] = (item[0], session)
+            self._items.move_to_end(token)
+            self._used[token] = time.monotonic()
+
     def drop_idle(self, max_age: float) -> int:
         """Forget the sessions unused for more than ``max_age`` seconds; returns how many."""
         now = time.monotonic()

@@ -169,7 +169,9 @@ class DrawTab(Tab):
                     ) from None
                 if not isinstance(data, dict):
                     raise ValueError("the COCO text must be an object with 'images', 'annotations' and 'categories'")
-                s.gt_masks, s.gt_source = masks_from_coco(data, s.hw, "the COCO text"), "COCO file"
+                masks = masks_from_coco(data, s.hw, "the COCO text")
+                s = dataclasses.replace(s, gt_masks=masks, gt_source="COCO file")  # as the page: a new session value
+                ctx.store.replace(session, s)
             if s.gt_masks is None:
                 raise ValueError("this session has no instances yet: pass coco (a COCO instances JSON of this image)")
             px, py = (None, None) if x == -1 and y == -1 else (x, y)
